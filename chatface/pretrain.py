@@ -1,0 +1,41 @@
+"""Entry points that pretrain the synth-world networks: the backbone (and, later, the judges)."""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig
+
+from chatface.tracking import mlflow_logger
+from datamodules.synthface import SynthFaceDataModule
+from lightning_modules.backbone import BackbonePretraining
+from networks.diffae.checkpoint import save_backbone
+
+
+def synthface_datamodule(cfg: DictConfig) -> SynthFaceDataModule:
+    d = cfg.data
+    return SynthFaceDataModule(cfg.world.image_size, d.batch_size, d.num_workers, d.train_identities,
+                               d.train_samples, d.val_faces, d.test_faces)
+
+
+def pretrain_backbone(cfg: DictConfig) -> Path:
+    """Train (or resume) the backbone, then export its EMA weights to `backbone.weights`."""
+    L.seed_everything(cfg.trainer.seed)
+    p = cfg.backbone.pretrain
+    run_dir = Path(cfg.output_dir) / "backbone" / cfg.world.name
+    module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
+                                 p.ema_decay, cfg.trainer.channels_last)
+    trainer = L.Trainer(
+        max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,
+        log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=p.preview_every,
+        check_val_every_n_epoch=None, limit_val_batches=1, num_sanity_val_steps=0,
+        logger=mlflow_logger(cfg, "backbone", run_dir),
+        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=p.checkpoint_every, save_last=True,
+                                   save_top_k=0)],
+    )
+    last = run_dir / "last.ckpt"
+    trainer.fit(module, datamodule=synthface_datamodule(cfg), ckpt_path=last if last.exists() else None)
+    if trainer.is_global_zero:
+        save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)
+    return Path(cfg.backbone.weights)

@@ -1,0 +1,1 @@
+"""LightningDataModules: SynthFace, image folders (CelebA-HQ / FFHQ), cached latents."""

@@ -1,0 +1,1 @@
+"""LightningModules: backbone pretraining, judge pretraining, the ChatFace mapper and the baselines."""

@@ -1,0 +1,1 @@
+"""Metrics: Sdir, SC, ID and the SynthFace attribute metrics as torchmetrics, plus image-quality helpers."""
