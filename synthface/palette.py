@@ -47,3 +47,8 @@ def iris(identity: Identity, active: frozenset[str]) -> Colour:
 
 def brows(identity: Identity) -> Colour:
     return mix((92, 66, 46), (22, 17, 16), identity.brow_darkness)
+
+
+def lips(identity: Identity) -> Colour:
+    """Natural lip colour, from the identity's own skin: tanning and paleness stop at the lips."""
+    return mix(shade(skin(identity, frozenset()), 0.85), (175, 80, 80), 0.35)

@@ -38,9 +38,9 @@ def render(identity: Identity, active: frozenset[str], scene: Scene, size: int =
     _draw_clothes_and_back_hair(canvas, identity, active, layout, scene, hair)
     _draw_head(canvas, identity, active, layout, scene, skin)
     _draw_eyes_and_brows(canvas, identity, active, layout)
-    _draw_nose(canvas, identity, layout, skin)
     _draw_beard(canvas, identity, active, layout, hair)
-    _draw_mouth(canvas, identity, active, layout, scene, skin)
+    _draw_nose(canvas, identity, layout, skin)
+    _draw_mouth(canvas, identity, active, layout, scene)
     if "mustache" in active:
         _draw_mustache(canvas, identity, layout, hair)
     if active & {"glasses", "sunglasses"}:
@@ -171,13 +171,14 @@ def _band(cx, y, half_width, corner_dy, upper, lower, n=12) -> list[tuple[float,
 def _draw_beard(canvas, identity, active, layout, hair) -> None:
     if "beard" not in active:
         return
-    fw, fh = identity.face_width * identity.jaw, identity.face_height
-    canvas.chord(layout.cx, layout.cy + fh * 0.1, fw * 1.03, fh * 0.93, 0, 180, palette.shade(hair, 0.85), C.BEARD)
+    top, chin = layout.mouth_y - 0.03, layout.cy + identity.face_height * 1.02
+    canvas.chord(layout.cx, top, identity.face_width * identity.jaw * 1.03, chin - top, 0, 180,
+                 palette.shade(hair, 0.85), C.BEARD)
 
 
-def _draw_mouth(canvas, identity, active, layout, scene, skin) -> None:
+def _draw_mouth(canvas, identity, active, layout, scene) -> None:
     cx, y, w, t = layout.cx, layout.mouth_y, identity.mouth_width, identity.lip_thickness
-    lips = scene.lipstick if "makeup" in active else palette.mix(palette.shade(skin, 0.85), (175, 80, 80), 0.35)
+    lips = scene.lipstick if "makeup" in active else palette.lips(identity)
     if "surprised" in active:
         canvas.ellipse(cx, y + 0.004, w * 0.5, t * 2.3, lips, C.LIPS)
         canvas.ellipse(cx, y + 0.004, w * 0.32, t * 1.45, (70, 22, 28), C.MOUTH)
@@ -186,14 +187,14 @@ def _draw_mouth(canvas, identity, active, layout, scene, skin) -> None:
         canvas.polygon(_band(cx, y + t * 0.05, w * 0.9, -0.011, t * 0.05, t * 1.5), (244, 242, 236), C.TEETH)
     elif "sad" in active:
         canvas.polygon(_band(cx, y, w * 0.92, 0.012, t * 0.85, t * 0.9), lips, C.LIPS)
-        canvas.line([(cx - w * 0.9, y + 0.012), (cx, y), (cx + w * 0.9, y + 0.012)], palette.shade(lips, 0.6), None,
+        canvas.line([(cx - w * 0.9, y + 0.012), (cx, y), (cx + w * 0.9, y + 0.012)], palette.shade(lips, 0.6), C.LIPS,
                     0.004)
     elif "angry" in active:
         canvas.polygon(_band(cx, y, w * 0.86, 0.005, t * 0.5, t * 0.55), lips, C.LIPS)
-        canvas.line([(cx - w * 0.84, y + 0.005), (cx + w * 0.84, y + 0.005)], palette.shade(lips, 0.5), None, 0.005)
+        canvas.line([(cx - w * 0.84, y + 0.005), (cx + w * 0.84, y + 0.005)], palette.shade(lips, 0.5), C.LIPS, 0.005)
     else:
         canvas.polygon(_band(cx, y, w, 0.0, t, t * 1.05), lips, C.LIPS)
-        canvas.line([(cx - w * 0.98, y), (cx + w * 0.98, y)], palette.shade(lips, 0.6), None, 0.004)
+        canvas.line([(cx - w * 0.98, y), (cx + w * 0.98, y)], palette.shade(lips, 0.6), C.LIPS, 0.004)
 
 
 def _draw_mustache(canvas, identity, layout, hair) -> None:
