@@ -14,13 +14,14 @@ from onnx2torch import convert
 from torch import nn
 
 from networks.judges.errors import JudgeLoadError
+from networks.judges.frozen import FrozenJudge
 
 # Rows 35:223 and columns 32:220 of a 256x256 FFHQ-aligned face: the crop DiffusionCLIP and Asyrp give ArcFace.
 # It approximates insightface's 112x112 alignment; as fractions it scales to other image sizes.
 FFHQ_CROP = (35 / 256, 223 / 256, 32 / 256, 220 / 256)
 
 
-class IdentityJudge(nn.Module):
+class IdentityJudge(FrozenJudge):
     """A frozen face recogniser R for images in [-1, 1]; 1 - cos(R(a), R(b)) is the identity loss.
 
     `net` receives the crop (top, bottom, left, right as fractions of the image; None: the whole image) pooled to
@@ -43,7 +44,7 @@ class IdentityJudge(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise JudgeLoadError(f"{path}: no such ArcFace model file. Put insightface's buffalo_l recognition "
-                                 f"model (`w600k_r50.onnx` from buffalo_l.zip) there or set identity.weights to it.")
+                                 f"model (`w600k_r50.onnx` from buffalo_l.zip) there or set judges.identity to it.")
         try:
             graph = onnx.load(str(path))
             net = convert(graph)
@@ -53,9 +54,6 @@ class IdentityJudge(nn.Module):
                                  f"{reason}); the file may be truncated. Download it again.") from error
         mean, std = (0.0, 1.0) if _normalises_inside(graph) else (127.5, 127.5)
         return cls(net, input_mean=mean, input_std=std)
-
-    def train(self, mode: bool = True) -> Self:
-        return super().train(False)  # a judge stays in eval mode even inside a module being trained
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB images in [-1, 1] -> (B, D) unit vectors, differentiable."""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from networks.judges.errors import JudgeLoadError
+from networks.judges.frozen import FrozenJudge
 
 CLASS_NAMES: tuple[str, ...] = (
     "background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
@@ -131,7 +132,7 @@ class OutputHead(nn.Module):
         return self.conv_out(self.conv(x))
 
 
-class FaceParser(nn.Module):
+class FaceParser(FrozenJudge):
     """A frozen BiSeNet face parser for images in [-1, 1]; it runs at 512x512 with ImageNet normalisation."""
 
     class_names = CLASS_NAMES
@@ -155,7 +156,7 @@ class FaceParser(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise JudgeLoadError(f"{path}: no such face parser checkpoint. Put face-parsing.PyTorch's "
-                                 f"`79999_iter.pth` there or set parser.weights to it.")
+                                 f"`79999_iter.pth` there or set judges.parser to it.")
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as error:  # garbage bytes raise anything from the unpickler
@@ -171,9 +172,6 @@ class FaceParser(nn.Module):
             reason = " ".join(str(error).split())[:300]
             raise JudgeLoadError(f"{path}: not a 19-class BiSeNet face parser state_dict ({reason})") from error
         return parser
-
-    def train(self, mode: bool = True) -> Self:
-        return super().train(False)  # a judge stays in eval mode even inside a module being trained
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) images in [-1, 1] -> (B, num_classes, H, W) class scores."""

@@ -17,6 +17,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from networks.judges.errors import JudgeLoadError
+from networks.judges.frozen import FrozenJudge
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
 
@@ -34,7 +35,7 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class ClipJudge(nn.Module):
+class ClipJudge(FrozenJudge):
     """A frozen CLIP model that takes images in [-1, 1] and returns unit-length embeddings.
 
     Gradients flow from the image embeddings back to the images (the direction loss needs them); the text side
@@ -65,9 +66,6 @@ class ClipJudge(nn.Module):
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]  # CLIP inputs are square
         return cls(model, open_clip.get_tokenizer(arch), size, cfg["mean"], cfg["std"])
-
-    def train(self, mode: bool = True) -> Self:
-        return super().train(False)  # a judge stays in eval mode even inside a module being trained
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) images in [-1, 1] -> (B, D) unit vectors, differentiable."""
@@ -101,7 +99,7 @@ def _load_openai_clip(path: Path, arch: str) -> nn.Module:
     if not path.is_file():
         raise JudgeLoadError(f"{path}: no such CLIP weights file. Put OpenAI's {arch} weights there (OpenAI's "
                              f"`{arch}.pt`, or open_clip's `open_clip_model.safetensors` for the 'openai' tag) "
-                             f"or set clip.weights to the file you have.")
+                             f"or set judges.clip to the file you have.")
     try:
         if _is_torchscript_archive(path):
             # torch.load(weights_only=True), which open_clip's create_model uses, refuses TorchScript archives.
