@@ -241,4 +241,4 @@ def test_two_processes_on_halves_compute_what_one_computes_on_all(tmp_path):
     source, edited = faces()
     expected = {name: measured(metric, (source, edited)) for name, metric in all_metrics().items()}
     for rank in range(2):
-        torch.testing.assert_close(torch.load(tmp_path / f"rank{rank}.pt"), expected)
+        torch.testing.assert_close(torch.load(tmp_path / f"rank{rank}.pt", weights_only=True), expected)
