@@ -74,6 +74,10 @@ def read_official_checkpoint(path: str | Path, prefix: str = "ema_model.") -> di
 
 
 def _load_strict(model: DiffAE, state: dict[str, torch.Tensor], path: Path, preset_name: str) -> None:
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{path}: {len(not_tensors)} entries are not tensors, e.g. {not_tensors[:3]}; "
+                              f"this is not a DiffAE weights file")
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
