@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from metrics.judged import hold_judge
+
 from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES, GROUP_OF, GROUPS, check_name
 
 PRESENT = 0.5  # a probability (or 0/1 label) at or above this means the face has the attribute
@@ -27,8 +29,7 @@ class AttributeEditAccuracy(Metric):
 
     def __init__(self, attribute_judge: AttributeJudge, attribute: str, **kwargs: Any):
         super().__init__(**kwargs)
-        # Kept out of the module tree: the judge's weights are not metric state to move, save or sync.
-        self.__dict__["judge"] = attribute_judge
+        hold_judge(self, "judge", attribute_judge)
         self.index = ATTRIBUTE_INDEX[check_name(attribute)]
         self.add_state("gained", torch.tensor(0), dist_reduce_fx="sum")
         self.add_state("lacking", torch.tensor(0), dist_reduce_fx="sum")
@@ -57,8 +58,7 @@ class AttributeLeakage(Metric):
 
     def __init__(self, attribute_judge: AttributeJudge, attribute: str, **kwargs: Any):
         super().__init__(**kwargs)
-        # Kept out of the module tree: the judge's weights are not metric state to move, save or sync.
-        self.__dict__["judge"] = attribute_judge
+        hold_judge(self, "judge", attribute_judge)
         group = GROUP_OF.get(check_name(attribute))
         tied = set(GROUPS[group].members) if group else {attribute}
         self.others = [i for i, name in enumerate(ATTRIBUTES) if name not in tied]

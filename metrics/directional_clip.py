@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from metrics.judged import hold_judge
+
 
 class ClipJudge(Protocol):
     def encode_image(self, images: Tensor) -> Tensor: ...  # (B,3,H,W) in [-1, 1] -> (B,D) unit vectors
@@ -27,8 +29,7 @@ class DirectionalCLIPSimilarity(Metric):
 
     def __init__(self, clip: ClipJudge, source_text: str, target_text: str, **kwargs: Any):
         super().__init__(**kwargs)
-        # Kept out of the module tree: the judge's weights are not metric state to move, save or sync.
-        self.__dict__["clip"] = clip
+        hold_judge(self, "clip", clip)
         self.direction = F.normalize(clip.text_direction(source_text, target_text).float(), dim=0)
         self.add_state("cosine_sum", torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")

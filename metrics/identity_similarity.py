@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from metrics.judged import hold_judge
+
 
 class IdentityJudge(Protocol):
     def embed(self, images: Tensor) -> Tensor: ...  # (B,3,H,W) in [-1, 1] -> (B,E) unit vectors
@@ -21,8 +23,7 @@ class IdentitySimilarity(Metric):
 
     def __init__(self, identity: IdentityJudge, **kwargs: Any):
         super().__init__(**kwargs)
-        # Kept out of the module tree: the judge's weights are not metric state to move, save or sync.
-        self.__dict__["identity"] = identity
+        hold_judge(self, "identity", identity)
         self.add_state("cosine_sum", torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
 

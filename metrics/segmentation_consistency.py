@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from metrics.judged import hold_judge
+
 
 class FaceParser(Protocol):
     num_classes: int
@@ -26,8 +28,7 @@ class SegmentationConsistency(Metric):
 
     def __init__(self, parser: FaceParser, **kwargs: Any):
         super().__init__(**kwargs)
-        # Kept out of the module tree: the judge's weights are not metric state to move, save or sync.
-        self.__dict__["parser"] = parser
+        hold_judge(self, "parser", parser)
         classes = parser.num_classes
         self.add_state("intersection", torch.zeros(classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("union", torch.zeros(classes, dtype=torch.long), dist_reduce_fx="sum")
