@@ -8,6 +8,7 @@ A misspelt key or a value of the wrong type fails at once with a `ConfigError` n
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -18,6 +19,13 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 class Prediction(str, Enum):
     eps = "eps"
     v = "v"
+
+
+class SmsSchedule(str, Enum):
+    linear = "linear"  # the paper
+    cosine = "cosine"
+    step = "step"  # switch from the edited to the original code at the fraction sms_param of the steps
+    none = "none"  # the edited code at every step: no SMS
 
 
 @dataclass
@@ -57,11 +65,32 @@ class BackboneConfig:
 
 
 @dataclass
+class JudgeSteps:
+    clip: int = 1100
+    identity: int = 2500
+    parser: int = 700
+    attributes: int = 700
+
+
+@dataclass
+class JudgePretrainConfig:
+    train_faces: int = 24_000
+    train_identities: int = 2_400  # ten faces per identity, with attributes and scene varying
+    val_faces: int = 1_024  # two faces per val identity: the identity judge's verification pairs
+    batch_size: int = 64
+    clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
+    lr: float = 2e-3
+    steps: JudgeSteps = field(default_factory=JudgeSteps)
+    val_every: int = 250
+
+
+@dataclass
 class JudgesConfig:
     clip: str = "weights/synth/clip.safetensors"
     identity: str = "weights/synth/identity.safetensors"
     parser: str = "weights/synth/parser.safetensors"
-    attributes: str = "weights/synth/attributes.safetensors"
+    attributes: str = "weights/synth/attributes.safetensors"  # synth only; "" where there is none
+    pretrain: JudgePretrainConfig = field(default_factory=JudgePretrainConfig)
 
 
 @dataclass
@@ -72,10 +101,19 @@ class MapperConfig:
     lambda_dir: float = 2.0
     lambda_id: float = 0.5
     lambda_pre: float = 0.2
-    sms: str = "linear"
+    sms: SmsSchedule = SmsSchedule.linear
     sms_param: float = 0.5
     steps: int = 8  # DDIM steps of the decode the losses see
     max_steps: int = 300
+    batch_size: int = 8
+    train_faces: int = 256  # SynthFace training faces whose latents are cached
+    # Fixed-point refinements of the cached inversions. The losses and metrics compare an edit with the
+    # reconstruction from the same x_T, so x_T need not reproduce the input exactly; 1 halves the caching time of 4.
+    invert_refine: int = 1
+    val_faces: int = 64  # held-out faces the run is validated (and a sweep is scored) on
+    test_faces: int = 64  # other held-out faces `chatface eval mapper` reports on
+    val_every: int = 100
+    checkpoint_every: int = 25
 
 
 @dataclass
@@ -97,9 +135,34 @@ class TrackingConfig:
 
 @dataclass
 class SweepConfig:
-    trials: int = 12
-    workers: int = 1
-    storage: str | None = None  # default: a journal file under runs/optuna/
+    """`make sweep`: one Optuna study per world and attribute; sweeps/README.md explains every key."""
+
+    trials: int = 10  # finished (complete or pruned) trials the study should hold; failed ones are made up for
+    workers: int = 1  # worker processes on this machine, all on the same study
+    storage: str | None = None  # None: a journal file under runs/optuna/; else an RDB URL or a journal file path
+    space: str = "sweeps/search_space.yaml"  # the search space (relative paths: cwd, else the repository)
+    objective: Literal["multi", "weighted"] = "multi"  # multi: NSGA-II on (sdir, id, sc); weighted: TPE on a score
+    weight_sdir: float = 1.0  # the weighted score (weighted objective, pruning, the registered best trial)
+    weight_id: float = 0.25
+    weight_sc: float = 0.25
+    pruner: Literal["median", "hyperband", "none"] = "median"  # hyperband needs objective=weighted
+    trial_steps: int = 60  # mapper.max_steps of every trial (a full `make train` runs mapper.max_steps)
+    trial_val_every: int = 20  # steps between validations: each gives an intermediate value and a pruning check
+    startup_trials: int = 3  # complete trials before pruning starts
+    population: int = 4  # NSGA-II population (generation) size
+    heartbeat_s: float = 30.0  # a running trial whose heartbeat is 4x older than this is failed
+    max_failures: int = 3  # a worker stops after this many failed trials in a row
+    seed: int | None = None  # sampler seed (worker i uses seed + i)
+
+
+@dataclass
+class ChatConfig:
+    parser: str = "auto"  # auto: the LLM when a model is set (here or in $CHATFACE_LLM_MODEL), else offline
+    model: str | None = None  # e.g. gpt-4o-mini, or the name a local vLLM / llama.cpp / Ollama server serves
+    base_url: str | None = None  # None: $OPENAI_BASE_URL, else OpenAI
+    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the key; the key is never stored
+    timeout_s: float = 30.0
+    retries: int = 2
 
 
 @dataclass
@@ -112,6 +175,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
     attr: str = "smile"
     output_dir: str = "runs"
 

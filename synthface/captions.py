@@ -1,4 +1,8 @@
-"""Captions from labels, varied in wording: "a smiling person with curly red hair and glasses"."""
+"""Captions from labels, varied in wording: "a smiling person with curly red hair and glasses".
+
+For training a CLIP judge, captions can also name absent attributes ("..., without a beard"), so that the
+judge learns what "without X" means: its zero-shot test asks "a face with X" against "a face without X".
+"""
 
 import numpy as np
 
@@ -17,11 +21,37 @@ _EXTRAS = {
     "wrinkles": ["wrinkles", "a wrinkled face"], "earrings": ["earrings", "round earrings"],
 }
 _NOUNS = ["person", "face"]
+# Every attribute as the object of "with" / "without".
+NOUN_PHRASES = {
+    "smile": "a smile", "surprised": "a surprised look", "sad": "a sad look", "angry": "an angry look",
+    "glasses": "glasses", "sunglasses": "sunglasses", "black_hair": "black hair", "brown_hair": "brown hair",
+    "blond_hair": "blond hair", "red_hair": "red hair", "grey_hair": "grey hair", "blue_eyes": "blue eyes",
+    "green_eyes": "green eyes", "brown_eyes": "brown eyes", "tanned": "a tan", "pale": "pale skin",
+    "curly_hair": "curly hair", "bangs": "bangs", "long_hair": "long hair", "makeup": "makeup",
+    "eyeshadow": "eyeshadow", "beard": "a beard", "mustache": "a mustache", "wrinkles": "wrinkles",
+    "earrings": "earrings",
+}
 _PREFIXES = ["", "a photo of ", "a portrait of "]
 
 
-def caption(active: frozenset[str], rng: np.random.Generator) -> str:
-    """Describe every active attribute; wording and order are drawn from rng."""
+def caption(active: frozenset[str], rng: np.random.Generator, negatives: int = 0) -> str:
+    """Describe every active attribute; wording and order are drawn from rng. With `negatives`, up to that many
+    absent attributes are appended as "without X", and half the time the active ones are listed as "with X"."""
+    if negatives and rng.random() < 0.5:
+        present = [NOUN_PHRASES[name] for name in NOUN_PHRASES if name in active]
+        rng.shuffle(present)
+        return f"a {_NOUNS[rng.integers(2)]} with {_join(present)}" + _absent(active, rng, negatives)
+    text = _described(active, rng)
+    return text + _absent(active, rng, negatives) if negatives else text
+
+
+def _absent(active: frozenset[str], rng: np.random.Generator, count: int) -> str:
+    absent = [name for name in NOUN_PHRASES if name not in active]
+    chosen = rng.choice(absent, size=rng.integers(count + 1), replace=False)
+    return "".join(f", without {NOUN_PHRASES[name]}" for name in chosen)
+
+
+def _described(active: frozenset[str], rng: np.random.Generator) -> str:
     def pick(options: list[str]) -> str:
         return options[rng.integers(len(options))]
 

@@ -1,0 +1,74 @@
+"""`chatface pretrain judges`: train the four synth judges on a rendered SynthFace cache and export them.
+
+Each judge resumes from runs/judges/<kind>/last.ckpt and logs to MLflow; a judge whose training finished is not
+trained again, only exported.
+"""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+
+from chatface.tracking import mlflow_logger
+from datamodules.synthface import SynthFaceDataset
+from datamodules.synthface_cache import CachedSynthFace, render_cache
+from lightning_modules.attribute_training import AttributeTraining
+from lightning_modules.clip_training import ClipTraining
+from lightning_modules.identity_training import IdentityTraining
+from lightning_modules.judge_training import JudgeTraining
+from lightning_modules.parser_training import ParserTraining
+from synthface import ATTRIBUTES, NUM_CLASSES
+
+KINDS = ("clip", "identity", "parser", "attributes")  # the mapper needs the first two soonest
+
+
+def judge_sizes(kind: str, image_size: int) -> dict:
+    return {
+        "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3),
+        "identity": dict(out_dim=128, width=24),
+        "parser": dict(num_classes=NUM_CLASSES, width=16),
+        "attributes": dict(out_dim=len(ATTRIBUTES), width=24),
+    }[kind]
+
+
+def judge_cache(cfg: DictConfig, split: str) -> Path:
+    p = cfg.judges.pretrain
+    faces, identities = (p.train_faces, p.train_identities) if split == "train" else (p.val_faces, p.val_faces // 2)
+    dataset = SynthFaceDataset(split, faces, identities, cfg.world.image_size)
+    return render_cache(dataset, Path(cfg.output_dir) / "judges" / "cache")
+
+
+def _module(cfg: DictConfig, kind: str) -> JudgeTraining:
+    p = cfg.judges.pretrain
+    args = dict(sizes=judge_sizes(kind, cfg.world.image_size), lr=p.lr)
+    if kind == "identity":
+        return IdentityTraining(num_identities=p.train_identities, **args)
+    return {"clip": ClipTraining, "parser": ParserTraining, "attributes": AttributeTraining}[kind](**args)
+
+
+def pretrain_judge(cfg: DictConfig, kind: str, train: Path, val: Path) -> Path:
+    p = cfg.judges.pretrain
+    L.seed_everything(cfg.trainer.seed)
+    run_dir = Path(cfg.output_dir) / "judges" / kind
+    module = _module(cfg, kind)
+    train_set = CachedSynthFace(train, negatives=3 if kind == "clip" else 0)
+    val_set = CachedSynthFace(val)
+    batch_size = p.clip_batch_size if kind == "clip" else p.batch_size
+    trainer = L.Trainer(
+        max_steps=p.steps[kind], accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(p.val_every, p.steps[kind]),
+        check_val_every_n_epoch=None, num_sanity_val_steps=0, logger=mlflow_logger(cfg, f"judge-{kind}", run_dir),
+        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=100, save_last=True, save_top_k=0)],
+    )
+    last = run_dir / "last.ckpt"
+    trainer.fit(module, DataLoader(train_set, batch_size, shuffle=True, drop_last=True),
+                DataLoader(val_set, len(val_set)), ckpt_path=last if last.exists() else None)
+    module.export(cfg.judges[kind])
+    return Path(cfg.judges[kind])
+
+
+def pretrain_judges(cfg: DictConfig, kinds: tuple[str, ...] = KINDS) -> list[Path]:
+    train, val = judge_cache(cfg, "train"), judge_cache(cfg, "val")
+    return [pretrain_judge(cfg, kind, train, val) for kind in kinds]
