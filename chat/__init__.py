@@ -1,0 +1,1 @@
+"""The chat layer: requests in words -> validated edit plans (offline or LLM parser) -> multi-turn sessions."""
