@@ -1,0 +1,94 @@
+"""Editing faces with trained mappers: `z_edit = z + Σ s_i · M_i(z)`, decoded from the face's own x_T under SMS.
+
+Strength 0 gives back the reconstruction; a larger strength a stronger edit; fewer steps T a stronger edit with
+less detail. An image is inverted once per step count and its latents kept, so a chat that re-renders the same
+face never re-inverts (and never re-encodes an edited image, which would drift).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from chatface.backbone_eval import backbone_pipeline
+from chatface.catalog import default_catalog
+from chatface.registry import model_name, registered_mapper_file
+from diffusion import DiffAEPipeline
+from diffusion.sms import sms_conditions
+from networks.mapper import LatentMapper, apply_edits
+from networks.mapper_checkpoint import load_mapper
+
+Edits = list[tuple[str, float]]
+
+
+class MapperMissingError(FileNotFoundError):
+    """No trained mapper for an attribute; the message says which command trains it."""
+
+
+def mapper_file(cfg: DictConfig, attr: str) -> Path:
+    return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr / "mapper.safetensors"
+
+
+def find_mapper(cfg: DictConfig, attr: str) -> LatentMapper:
+    """The registered mapper `chatface-<world>-<attr>` (a sweep's best) when the registry has one, else the one
+    `make train` wrote under runs/mappers/."""
+    default_catalog()[attr]  # an unknown attribute fails with suggestions
+    path = registered_mapper_file(cfg, attr) or mapper_file(cfg, attr)
+    if not path.exists():
+        world = cfg.world.name
+        raise MapperMissingError(f"no trained mapper for {attr!r} in the {world} world (no registered model "
+                                 f"{model_name(cfg, attr)!r} and {path} does not exist); train it with "
+                                 f"`make train ATTR={attr} WORLD={world}` or sweep with "
+                                 f"`make sweep ATTR={attr} WORLD={world}`")
+    return load_mapper(path)[0]
+
+
+@dataclass
+class FaceLatents:
+    """One batch of faces, inverted once per step count."""
+
+    images: torch.Tensor
+    z: torch.Tensor
+    x_T: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+class Editor:
+    """`find(attr)` gives the mapper of an attribute; each is looked up once, when an edit first needs it."""
+
+    def __init__(self, pipe: DiffAEPipeline, find: Callable[[str], LatentMapper], sms: str = "linear",
+                 sms_param: float = 0.5, refine: int = 4) -> None:
+        self.pipe, self.find, self.mappers = pipe, find, {}
+        self.sms, self.sms_param, self.refine = sms, sms_param, refine
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, attributes: list[str] = ()) -> "Editor":
+        """An editor over the config's backbone and trained mappers; `attributes` are checked at once."""
+        editor = cls(backbone_pipeline(cfg), lambda attr: find_mapper(cfg, attr), cfg.mapper.sms.value,
+                     cfg.mapper.sms_param, cfg.backbone.invert_refine)
+        for attr in attributes:
+            editor.mapper(attr)
+        return editor
+
+    def mapper(self, attr: str) -> LatentMapper:
+        if attr not in self.mappers:
+            self.mappers[attr] = self.find(attr)
+        return self.mappers[attr]
+
+    @torch.no_grad()
+    def latents(self, images: torch.Tensor) -> FaceLatents:
+        return FaceLatents(images, self.pipe.encode(images))
+
+    @torch.no_grad()
+    def x_T(self, faces: FaceLatents, steps: int) -> torch.Tensor:
+        if steps not in faces.x_T:
+            faces.x_T[steps] = self.pipe.invert(faces.images, faces.z, steps, self.refine)
+        return faces.x_T[steps]
+
+    @torch.no_grad()
+    def edit(self, faces: FaceLatents, edits: Edits, steps: int = 8) -> torch.Tensor:
+        """Edited images in [-1, 1] for a list of (attribute, strength)."""
+        z_edit = apply_edits(faces.z, [(self.mapper(attr), strength) for attr, strength in edits])
+        conditions = sms_conditions(faces.z, z_edit, self.sms, steps, self.sms_param)
+        return self.pipe.decode(self.x_T(faces, steps), conditions, steps)

@@ -1,0 +1,90 @@
+"""`chatface train attr=<name>`: train one attribute's mapper on cached latents, log it to MLflow, export it.
+
+Outputs go to runs/mappers/<world>/<attr>/: last.ckpt (resume), mapper.safetensors (weights + how they were
+trained), grid.png (before/after on validation faces) and metrics.json; all of them are also MLflow artifacts.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from chatface.backbone_eval import backbone_pipeline
+from chatface.catalog import default_catalog
+from chatface.edit_grid import before_after_grid
+from chatface.tracking import mlflow_logger
+from datamodules.latent_cache import LatentDataset, cached_latents, file_digest
+from datamodules.synthface import SynthFaceDataset
+from diffusion import DiffAEPipeline
+from lightning_modules.mapper import AttributeMapping
+from networks.judges.loading import load_judges
+from networks.mapper_checkpoint import save_mapper
+
+
+def mapper_dir(cfg: DictConfig, attr: str) -> Path:
+    return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr
+
+
+def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[str, torch.Tensor]:
+    """Cached latents of the mapper's train, val or test faces (one face per identity)."""
+    count = {"train": cfg.mapper.train_faces, "val": cfg.mapper.val_faces, "test": cfg.mapper.test_faces}[split]
+    faces = SynthFaceDataset(split, count, count, cfg.world.image_size)
+    return cached_latents(pipe, cfg.backbone.weights, faces, cfg.mapper.steps, cfg.mapper.invert_refine,
+                          Path(cfg.output_dir) / "latents")
+
+
+def mapping_module(cfg: DictConfig, attr: str, latent_dim: int) -> AttributeMapping:
+    entry, m = default_catalog()[attr], cfg.mapper
+    return AttributeMapping(attr, entry.source, entry.target, latent_dim, m.width, m.depth, m.lr, m.lambda_dir,
+                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps)
+
+
+def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger: MLFlowLogger | None = None,
+                 callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+    """Train (or resume) the mapper of `attr` and return its validation metrics; a sweep passes its own run
+    directory, a logger for a nested MLflow run and a pruning callback."""
+    default_catalog()[attr]  # an unknown attribute fails here, with suggestions, before anything is computed
+    L.seed_everything(cfg.trainer.seed)
+    run_dir = run_dir or mapper_dir(cfg, attr)
+    logger = logger or mlflow_logger(cfg, f"mapper-{attr}", run_dir)
+    pipe, judges = backbone_pipeline(cfg), load_judges(cfg.judges)
+    train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
+    module = mapping_module(cfg, attr, train["z"].shape[1]).attach(pipe, judges)
+    m = cfg.mapper
+    trainer = L.Trainer(
+        max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, logger=logger,
+        log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(m.val_every, m.max_steps),
+        check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=m.checkpoint_every, save_last=True,
+                                   save_top_k=0), *callbacks],
+    )
+    last = run_dir / "last.ckpt"
+    trainer.fit(module, DataLoader(LatentDataset(train), m.batch_size, shuffle=True, drop_last=True),
+                DataLoader(LatentDataset(val), 32), ckpt_path=last if last.exists() else None)
+    metrics = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
+               if key.startswith("val/")}
+    if trainer.is_global_zero:
+        _export(cfg, attr, module, val, run_dir, metrics, logger)
+    return metrics
+
+
+def _export(cfg: DictConfig, attr: str, module: AttributeMapping, val: dict, run_dir: Path,
+            metrics: dict[str, float], logger: MLFlowLogger) -> None:
+    info = {**{k: module.hparams[k] for k in ("latent_dim", "width", "depth", "sms", "sms_param", "steps")},
+            "attribute": attr, "world": cfg.world.name, "backbone": file_digest(cfg.backbone.weights)}
+    save_mapper(module.mapper, run_dir / "mapper.safetensors", info)
+    (run_dir / "mapper.yaml").write_text(OmegaConf.to_yaml(cfg.mapper))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with torch.no_grad():
+        count = min(8, len(val["z"]))
+        edited, _ = module.edit(val["z"][:count], val["x_T"][:count])
+    before_after_grid(val["recon"][:count], edited, run_dir / "grid.png")
+    for name in ("mapper.safetensors", "mapper.yaml", "metrics.json", "grid.png"):
+        logger.experiment.log_artifact(logger.run_id, str(run_dir / name))

@@ -1,0 +1,61 @@
+"""Latents of SynthFace faces computed once and kept on disk, so that mapper training never re-inverts.
+
+A cache file holds, per face: z_sem, x_T (DDIM inversion with T steps), the T-step reconstruction the losses
+compare against, the image and its attribute labels. Its name carries a digest of the backbone file and every
+setting that changes the latents, so a new backbone or another T gets a new file, never a stale one.
+"""
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from datamodules.synthface import SynthFaceDataset
+from diffusion import DiffAEPipeline
+
+
+def file_digest(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def cached_latents(pipe: DiffAEPipeline, backbone_file: str | Path, faces: SynthFaceDataset, steps: int,
+                   refine: int, cache_dir: str | Path, batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """The latents of every face in `faces`, computed on first use."""
+    name = (f"latents-{file_digest(backbone_file)}-{faces.split}-{faces.length}x{faces.identities}"
+            f"-{faces.image_size}px-T{steps}-refine{refine}.safetensors")
+    path = Path(cache_dir) / name
+    if path.exists():
+        return load_file(path)
+    parts: dict[str, list[torch.Tensor]] = {"z": [], "x_T": [], "recon": [], "image": [], "labels": []}
+    with torch.inference_mode():
+        for batch in tqdm(DataLoader(faces, batch_size=batch_size), desc=f"inverting {faces.split} faces (once)"):
+            z = pipe.encode(batch["image"])
+            x_T = pipe.invert(batch["image"], z, steps, refine)
+            for key, value in (("z", z), ("x_T", x_T), ("recon", pipe.decode(x_T, z, steps)),
+                               ("image", batch["image"]), ("labels", batch["labels"])):
+                parts[key].append(value.float())
+    latents = {key: torch.cat(values).contiguous() for key, values in parts.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(latents, path.with_suffix(".partial"))
+    path.with_suffix(".partial").rename(path)  # a killed run leaves no file that looks complete
+    return latents
+
+
+class LatentDataset(Dataset):
+    """Items {z, x_T, recon, image, labels} of a latent cache."""
+
+    def __init__(self, latents: dict[str, torch.Tensor]) -> None:
+        self.latents = latents
+
+    def __len__(self) -> int:
+        return len(self.latents["z"])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[index] for key, value in self.latents.items()}

@@ -1,0 +1,45 @@
+"""The ChatFace mapping network: a residual MLP on z_sem, `z_edit = z + s * M(z)`.
+
+As in StyleCLIP's mapper, the layers use StyleGAN's equalised learning rate with a learning-rate multiplier of
+0.01, which is what makes the paper's learning rate of 0.2 (with Ranger) a sensible step size. The last layer
+starts at zero, so an untrained mapper edits nothing and training starts from the reconstruction.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class EqualLinear(nn.Module):
+    """y = x (W * lr_mul / sqrt(in))^T + b * lr_mul, with W ~ N(0, 1/lr_mul²): every layer learns at one pace."""
+
+    def __init__(self, in_features: int, out_features: int, lr_mul: float = 0.01) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.weight_scale, self.lr_mul = lr_mul / math.sqrt(in_features), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.weight_scale, self.bias * self.lr_mul)
+
+
+class LatentMapper(nn.Module):
+    def __init__(self, latent_dim: int = 512, width: int = 512, depth: int = 4) -> None:
+        super().__init__()
+        dims = [latent_dim] + [width] * (depth - 1) + [latent_dim]
+        self.layers = nn.ModuleList(EqualLinear(d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:]))
+        nn.init.zeros_(self.layers[-1].weight)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """M(z), the edit direction at z (scaled by the strength outside)."""
+        h = F.layer_norm(z, z.shape[-1:])  # z_sem has no fixed scale; the MLP sees it normalised
+        for layer in self.layers[:-1]:
+            h = F.leaky_relu(layer(h), 0.2)
+        return self.layers[-1](h)
+
+
+def apply_edits(z: torch.Tensor, edits: list[tuple[LatentMapper, float]]) -> torch.Tensor:
+    """z + Σ s_i · M_i(z): several attributes compose by adding their scaled offsets."""
+    return z + sum((strength * mapper(z) for mapper, strength in edits), torch.zeros_like(z))
