@@ -9,10 +9,14 @@ STAMP  := $(VENV)/.installed
 WORLD  ?= synth
 ATTR   ?= curly_hair
 ARGS   ?=
+IMAGE  ?=
+EDITS  ?=
+REQUEST ?=
 CONFIG := world=$(WORLD) $(ARGS)
 
 .PHONY: help setup test test-fast bench preview pretrain-backbone eval-backbone backbone-preview \
-        pretrain-judges train edit chat sweep ui leaderboard clean
+        pretrain-judges eval-judges train eval-mapper grid edit chat sweep ui \
+        leaderboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,9 +34,10 @@ test: setup  ## the whole test suite (slow end-to-end tests included)
 test-fast: setup  ## the test suite without the slow end-to-end tests
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency
+bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency, mapper training time
 	$(PY) benchmarks/synthface_throughput.py
 	$(PY) benchmarks/backbone_speed.py
+	$(PY) benchmarks/mapper_training.py
 
 preview: setup  ## PNG grid of SynthFace faces, class maps and captions -> runs/preview/
 	$(CLI) synth preview $(CONFIG)
@@ -46,8 +51,31 @@ eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 h
 backbone-preview: setup  ## PNG: inputs, reconstructions, semantic decodings, interpolation -> runs/preview/
 	$(CLI) backbone preview $(CONFIG)
 
-pretrain-judges train edit chat sweep ui leaderboard: setup
-	@echo "make $@ is not built yet: see 'issues' (judges #4, mappers #5, sweep/ui #6, leaderboard #7, chat #8)." >&2
+pretrain-judges: setup  ## train the synth judges (resumes), export weights/synth/{clip,identity,parser,attributes}
+	$(CLI) pretrain judges $(CONFIG)
+
+eval-judges: setup  ## quality of the synth judges on held-out identities (JSON)
+	$(CLI) eval judges --json $(CONFIG)
+
+train: setup  ## train the mapper of ATTR (resumes), log it to MLflow -> runs/mappers/<world>/<attr>/
+	$(CLI) train attr=$(ATTR) $(CONFIG)
+
+eval-mapper: setup  ## edit_success, leakage, id, sc, sdir of the mapper of ATTR on held-out faces (JSON)
+	$(CLI) eval mapper --json attr=$(ATTR) $(CONFIG)
+
+grid: setup  ## PNG of the mapper of ATTR over strength and step count
+	$(CLI) grid attr=$(ATTR) $(CONFIG)
+
+edit: setup  ## edit IMAGE with EDITS="smile:1.0,glasses:0.8" or REQUEST="make her smile and add glasses"
+	@test -n "$(IMAGE)" || { echo 'give an image: make edit IMAGE=face.png EDITS="smile:1.0"' >&2; exit 2; }
+	$(CLI) edit "$(IMAGE)" $(if $(REQUEST),--request "$(REQUEST)",--edits "$(EDITS)") $(CONFIG)
+
+chat: setup  ## chat to edit IMAGE turn by turn
+	@test -n "$(IMAGE)" || { echo 'give an image: make chat IMAGE=face.png' >&2; exit 2; }
+	$(CLI) chat "$(IMAGE)" $(CONFIG)
+
+sweep ui leaderboard: setup
+	@echo "make $@ is not built yet: see 'issues' (sweep/ui #6, leaderboard #7)." >&2
 	@exit 1
 
 clean:  ## remove outputs in runs/ (keeps the virtualenv and shipped weights)
