@@ -104,7 +104,8 @@ class MapperConfig:
     sms: SmsSchedule = SmsSchedule.linear
     sms_param: float = 0.5
     steps: int = 8  # DDIM steps of the decode the losses see
-    max_steps: int = 300
+    grad_checkpoint: bool = False  # recompute the decoder in the backward pass: less memory (ffhq256), ~1/3 slower
+    max_steps: int = 150  # about 9 minutes on 2 CPU cores (benchmarks/mapper_training.py)
     batch_size: int = 8
     train_faces: int = 256  # SynthFace training faces whose latents are cached
     # Fixed-point refinements of the cached inversions. The losses and metrics compare an edit with the
@@ -112,7 +113,7 @@ class MapperConfig:
     invert_refine: int = 1
     val_faces: int = 64  # held-out faces the run is validated (and a sweep is scored) on
     test_faces: int = 64  # other held-out faces `chatface eval mapper` reports on
-    val_every: int = 100
+    val_every: int = 50
     checkpoint_every: int = 25
 
 

@@ -63,9 +63,11 @@ class Editor:
         self.sms, self.sms_param, self.refine = sms, sms_param, refine
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, attributes: list[str] = ()) -> "Editor":
-        """An editor over the config's backbone and trained mappers; `attributes` are checked at once."""
-        editor = cls(backbone_pipeline(cfg), lambda attr: find_mapper(cfg, attr), cfg.mapper.sms.value,
+    def from_config(cls, cfg: DictConfig, attributes: list[str] = (),
+                    find: Callable[[str], LatentMapper] | None = None) -> "Editor":
+        """An editor over the config's backbone and (unless `find` says otherwise) its trained mappers;
+        `attributes` are checked at once."""
+        editor = cls(backbone_pipeline(cfg), find or (lambda attr: find_mapper(cfg, attr)), cfg.mapper.sms.value,
                      cfg.mapper.sms_param, cfg.backbone.invert_refine)
         for attr in attributes:
             editor.mapper(attr)

@@ -13,12 +13,16 @@ from chatface.editor import Editor, FaceLatents
 from chatface.train_mapper import mapper_dir, mapper_latents
 from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import load_judges
+from networks.mapper_checkpoint import load_mapper
 
 
-def evaluate_mapper(cfg: DictConfig, attr: str, strength: float = 1.0, batch_size: int = 32) -> dict[str, float]:
-    """edit_success, leakage, id, sc, sdir (and seconds per face) of `attr` at `strength` on the test faces."""
-    editor, judges, entry, steps = Editor.from_config(cfg, [attr]), load_judges(cfg.judges), default_catalog()[
-        attr], cfg.mapper.steps
+def evaluate_mapper(cfg: DictConfig, attr: str, strength: float = 1.0, mapper_path: str | None = None,
+                    batch_size: int = 32) -> dict[str, float]:
+    """edit_success, leakage, id, sc, sdir (and seconds per face) of `attr` at `strength` on the test faces, for
+    the attribute's current mapper or the mapper file `mapper_path`."""
+    find = (lambda name: load_mapper(mapper_path)[0]) if mapper_path else None
+    editor, judges, entry = Editor.from_config(cfg, [attr], find), load_judges(cfg.judges), default_catalog()[attr]
+    steps = cfg.mapper.steps
     test = mapper_latents(cfg, editor.pipe, "test")
     metrics = MetricCollection(edit_metrics(judges, attr, entry.source, entry.target))
     start = time.perf_counter()

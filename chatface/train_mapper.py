@@ -1,10 +1,14 @@
 """`chatface train attr=<name>`: train one attribute's mapper on cached latents, log it to MLflow, export it.
 
-Outputs go to runs/mappers/<world>/<attr>/: last.ckpt (resume), mapper.safetensors (weights + how they were
-trained), grid.png (before/after on validation faces) and metrics.json; all of them are also MLflow artifacts.
+A run lives in runs/mappers/<world>/<attr>/runs/<settings digest>/: the same settings resume the same run (and
+MLflow run), other settings start a new one. It holds last.ckpt, mapper.safetensors (weights + how they were
+trained), mapper.yaml, grid.png (before/after on validation faces) and metrics.json, all also MLflow artifacts;
+the finished mapper is copied to runs/mappers/<world>/<attr>/, where the editor finds it.
 """
 
+import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +35,14 @@ def mapper_dir(cfg: DictConfig, attr: str) -> Path:
     return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr
 
 
+def settings_run_dir(cfg: DictConfig, attr: str) -> Path:
+    settings = OmegaConf.to_yaml(cfg.mapper) + f"seed={cfg.trainer.seed}"
+    return mapper_dir(cfg, attr) / "runs" / hashlib.sha256(settings.encode()).hexdigest()[:10]
+
+
+EXPORTED = ("mapper.safetensors", "mapper.yaml", "metrics.json", "grid.png")
+
+
 def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[str, torch.Tensor]:
     """Cached latents of the mapper's train, val or test faces (one face per identity)."""
     count = {"train": cfg.mapper.train_faces, "val": cfg.mapper.val_faces, "test": cfg.mapper.test_faces}[split]
@@ -42,16 +54,18 @@ def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[st
 def mapping_module(cfg: DictConfig, attr: str, latent_dim: int) -> AttributeMapping:
     entry, m = default_catalog()[attr], cfg.mapper
     return AttributeMapping(attr, entry.source, entry.target, latent_dim, m.width, m.depth, m.lr, m.lambda_dir,
-                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps)
+                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps, m.grad_checkpoint)
 
 
 def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger: MLFlowLogger | None = None,
                  callbacks: Sequence[Callback] = ()) -> dict[str, float]:
-    """Train (or resume) the mapper of `attr` and return its validation metrics; a sweep passes its own run
-    directory, a logger for a nested MLflow run and a pruning callback."""
+    """Train (or resume) the mapper of `attr` and return its validation metrics. A sweep passes its own run
+    directory, a logger for a nested MLflow run and a pruning callback; without a run directory the finished
+    mapper also becomes the attribute's current one."""
     default_catalog()[attr]  # an unknown attribute fails here, with suggestions, before anything is computed
     L.seed_everything(cfg.trainer.seed)
-    run_dir = run_dir or mapper_dir(cfg, attr)
+    publish = run_dir is None
+    run_dir = run_dir or settings_run_dir(cfg, attr)
     logger = logger or mlflow_logger(cfg, f"mapper-{attr}", run_dir)
     pipe, judges = backbone_pipeline(cfg), load_judges(cfg.judges)
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
@@ -72,6 +86,9 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
                if key.startswith("val/")}
     if trainer.is_global_zero:
         _export(cfg, attr, module, val, run_dir, metrics, logger)
+        if publish:
+            for name in EXPORTED:
+                shutil.copy2(run_dir / name, mapper_dir(cfg, attr) / name)
     return metrics
 
 
@@ -86,5 +103,5 @@ def _export(cfg: DictConfig, attr: str, module: AttributeMapping, val: dict, run
         count = min(8, len(val["z"]))
         edited, _ = module.edit(val["z"][:count], val["x_T"][:count])
     before_after_grid(val["recon"][:count], edited, run_dir / "grid.png")
-    for name in ("mapper.safetensors", "mapper.yaml", "metrics.json", "grid.png"):
+    for name in EXPORTED:
         logger.experiment.log_artifact(logger.run_id, str(run_dir / name))

@@ -21,7 +21,8 @@ from networks.mapper import LatentMapper
 class AttributeMapping(L.LightningModule):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, width: int = 512,
                  depth: int = 4, lr: float = 0.2, lambda_dir: float = 2.0, lambda_id: float = 0.5,
-                 lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8) -> None:
+                 lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8,
+                 grad_checkpoint: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.mapper = LatentMapper(latent_dim, width, depth)
@@ -44,7 +45,7 @@ class AttributeMapping(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         h = self.hparams
         source, z = batch["recon"], batch["z"]
-        edited, z_edit = self.edit(z, batch["x_T"], use_checkpoint=True)
+        edited, z_edit = self.edit(z, batch["x_T"], use_checkpoint=h.grad_checkpoint)
         losses = {
             "direction": clip_direction_loss(self.judges.clip, source, edited, self.text_direction),
             "identity": identity_loss(self.judges.identity, source, edited),

@@ -1,8 +1,9 @@
 """The ChatFace mapping network: a residual MLP on z_sem, `z_edit = z + s * M(z)`.
 
 As in StyleCLIP's mapper, the layers use StyleGAN's equalised learning rate with a learning-rate multiplier of
-0.01, which is what makes the paper's learning rate of 0.2 (with Ranger) a sensible step size. The last layer
-starts at zero, so an untrained mapper edits nothing and training starts from the reconstruction.
+0.01, and the output is scaled by 0.1; together they make the paper's learning rate of 0.2 (with Ranger) a
+sensible step size. The last layer starts at zero, so an untrained mapper edits nothing and training starts from
+the reconstruction.
 """
 
 import math
@@ -26,6 +27,8 @@ class EqualLinear(nn.Module):
 
 
 class LatentMapper(nn.Module):
+    output_scale = 0.1  # StyleCLIP's w + 0.1 * mapper(w)
+
     def __init__(self, latent_dim: int = 512, width: int = 512, depth: int = 4) -> None:
         super().__init__()
         dims = [latent_dim] + [width] * (depth - 1) + [latent_dim]
@@ -37,7 +40,7 @@ class LatentMapper(nn.Module):
         h = F.layer_norm(z, z.shape[-1:])  # z_sem has no fixed scale; the MLP sees it normalised
         for layer in self.layers[:-1]:
             h = F.leaky_relu(layer(h), 0.2)
-        return self.layers[-1](h)
+        return self.output_scale * self.layers[-1](h)
 
 
 def apply_edits(z: torch.Tensor, edits: list[tuple[LatentMapper, float]]) -> torch.Tensor:
