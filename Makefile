@@ -12,6 +12,10 @@ ARGS   ?=
 IMAGE  ?=
 EDITS  ?=
 REQUEST ?=
+TRIALS ?=
+WORKERS ?=
+STORAGE ?=
+PORT   ?= 5000
 CONFIG := world=$(WORLD) $(ARGS)
 
 .PHONY: help setup test test-fast bench preview pretrain-backbone eval-backbone backbone-preview \
@@ -74,8 +78,15 @@ chat: setup  ## chat to edit IMAGE turn by turn
 	@test -n "$(IMAGE)" || { echo 'give an image: make chat IMAGE=face.png' >&2; exit 2; }
 	$(CLI) chat "$(IMAGE)" $(CONFIG)
 
-sweep ui leaderboard: setup
-	@echo "make $@ is not built yet: see 'issues' (sweep/ui #6, leaderboard #7)." >&2
+sweep: setup  ## Optuna sweep of ATTR [TRIALS=n WORKERS=k STORAGE=url] (resumes), registers the best mapper
+	$(CLI) sweep attr=$(ATTR) $(if $(TRIALS),sweep.trials=$(TRIALS)) $(if $(WORKERS),sweep.workers=$(WORKERS)) \
+		$(if $(STORAGE),sweep.storage=$(STORAGE)) $(CONFIG)
+
+ui: setup  ## MLflow UI on http://127.0.0.1:PORT (default 5000) to compare trials and attributes
+	$(CLI) ui --port $(PORT) $(CONFIG)
+
+leaderboard: setup
+	@echo "make $@ is not built yet: see 'issues' (leaderboard #7)." >&2
 	@exit 1
 
 clean:  ## remove outputs in runs/ (keeps the virtualenv and shipped weights)
