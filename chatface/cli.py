@@ -13,6 +13,8 @@
     chatface edit face.png --request "..."   the same, from a request in words
     chatface parse "add glasses" --json      the edit plan a request becomes
     chatface chat face.png                   multi-turn chat editing ("more", "undo", "also add glasses")
+    chatface sweep attr=curly_hair           Optuna sweep of the mapper (sweep.trials=, sweep.workers=, ...)
+    chatface ui --port 5000                  the MLflow UI on 127.0.0.1
     chatface config                          print the resolved configuration
 """
 
@@ -82,7 +84,8 @@ def _eval_judges(args, cfg) -> None:
 def _eval_mapper(args, cfg) -> None:
     from chatface.mapper_eval import evaluate_mapper
 
-    print(json.dumps(evaluate_mapper(cfg, cfg.attr, args.strength), indent=None if args.json else 2))
+    result = evaluate_mapper(cfg, cfg.attr, args.strength, args.mapper)
+    print(json.dumps(result, indent=None if args.json else 2))
 
 
 def _mapper_grid(args, cfg) -> None:
@@ -128,6 +131,18 @@ def _chat(args, cfg) -> None:
     else:
         session = ChatSession(parser, render, folder, image=str(args.image))
     run_chat(session, input, print)
+
+
+def _sweep(args, cfg) -> None:
+    from chatface.sweep import run_sweep
+
+    run_sweep(cfg, cfg.attr)
+
+
+def _ui(args, cfg) -> None:
+    from chatface.mlflow_ui import serve_ui
+
+    serve_ui(cfg, args.port)
 
 
 def _show_config(args, cfg) -> None:
@@ -190,9 +205,11 @@ def _parser() -> argparse.ArgumentParser:
                  "edit_success, leakage, id, sc, sdir of the mapper of attr=<name> on held-out test faces")
     em.add_argument("--json", action="store_true", help="print one JSON line")
     em.add_argument("--strength", type=float, default=1.0, help="edit strength s")
+    em.add_argument("--mapper", help="a mapper.safetensors to evaluate instead of the attribute's current one")
 
     command(groups, "train", _train_mapper,
-            "train the mapper of attr=<name> (resumes from runs/mappers/<world>/<attr>/last.ckpt), log it to MLflow")
+            "train the mapper of attr=<name> (the same settings resume their run under runs/mappers/<world>/<attr>/runs/), "
+            "log it to MLflow; the finished mapper becomes the attribute's current one")
     command(groups, "grid", _mapper_grid,
             "PNG of the mapper of attr=<name> over strengths (columns) and step counts T (rows)")
     edit = command(groups, "edit", _edit, "edit one image with trained mappers", [
@@ -216,12 +233,23 @@ def _parser() -> argparse.ArgumentParser:
                  "PNG rows: inputs, T=8 reconstructions, semantic decodings, z_sem interpolation")
     bp.add_argument("--out", default="runs/preview/backbone.png", help="PNG to write")
 
+    command(groups, "sweep", _sweep,
+            "Optuna sweep of the mapper of attr=<name> (resumes; sweep.trials=, sweep.workers=, sweep.storage=, "
+            "sweep.objective=...), every trial a nested MLflow run; registers the best as chatface-<world>-<attr>")
+    ui = command(groups, "ui", _ui, "the MLflow UI over tracking.tracking_uri, on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000, help="port to serve on")
+
     command(groups, "config", _show_config, "print the resolved configuration (with your overrides)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may also come after a command's options (`edit face.png --edits smile:1 world=synth`).
+    if unknown := [item for item in extra if item.startswith("-") or "=" not in item]:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.overrides = [*args.overrides, *extra]
     try:
         cfg = load_config(args.overrides)
     except ConfigError as error:
@@ -244,12 +272,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from chatface.edit_image import EditsSyntaxError
     from chatface.editor import MapperMissingError
     from chatface.images import ImageLoadError
+    from chatface.sweep_storage import SweepError
     from networks.diffae.checkpoint import CheckpointError
     from networks.judges.errors import JudgeLoadError
     from networks.mapper_checkpoint import MapperLoadError
 
     return (ConfigError, ParseError, PlanError, SessionFileError, UnknownAttributeError, EditsSyntaxError, MapperMissingError, ImageLoadError, CheckpointError,
-            JudgeLoadError, MapperLoadError)
+            JudgeLoadError, MapperLoadError, SweepError)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`chatface edit`: one image, a list of edits, the edited image and a before/after PNG beside it."""
 
+import math
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -19,10 +20,13 @@ def parse_edits(text: str) -> Edits:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, strength = item.partition(":")
         try:
-            edits.append((name.strip(), float(strength) if strength else 1.0))
+            value = float(strength) if strength else 1.0
         except ValueError:
-            raise EditsSyntaxError(f"bad edit {item!r}: the strength after ':' must be a number, "
-                                   f"as in 'smile:1.0,glasses:0.8'") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise EditsSyntaxError(f"bad edit {item!r}: the strength after ':' must be a finite number, "
+                                   f"as in 'smile:1.0,glasses:0.8'")
+        edits.append((name.strip(), value))
     if not edits:
         raise EditsSyntaxError("no edits given; write them as 'smile:1.0,glasses:0.8'")
     return edits
@@ -32,6 +36,8 @@ def edit_image(cfg: DictConfig, image_path: str | Path, edits: Edits, steps: int
                ) -> tuple[Path, Path]:
     """Write `<name>_edited.png` and `<name>_before_after.png` (next to the image unless `out` is given)."""
     image_path = Path(image_path)
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise EditsSyntaxError(f"--out {out}: edited images are written as PNG; give a path ending in .png")
     image = load_image(image_path, cfg.world.image_size)[None]
     editor = Editor.from_config(cfg, [attr for attr, _ in edits])
     edited = editor.edit(editor.latents(image), edits, steps)

@@ -43,7 +43,7 @@ def evaluate_judges(cfg: DictConfig, identities: int = 256) -> dict[str, float]:
 
 def clip_zero_shot_accuracy(judges: Judges, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Per attribute, "a face with X" vs "a face without X"; balanced accuracy (mean of the hit rates on faces
-    with and without X), averaged over the attributes."""
+    with and without X), averaged over the attributes that some faces have and some lack."""
     features = judges.clip.encode_image(images)
     scores = []
     for index, name in enumerate(ATTRIBUTES):
@@ -51,7 +51,7 @@ def clip_zero_shot_accuracy(judges: Judges, images: torch.Tensor, labels: torch.
         says_present = (features @ texts.T).argmax(dim=1) == 0
         truth = labels[:, index]
         scores.append(0.5 * ((says_present[truth]).float().mean() + (~says_present[~truth]).float().mean()))
-    return float(torch.stack(scores).mean())
+    return float(torch.stack(scores).nanmean())  # an attribute on all or none of the faces has no balanced score
 
 
 def clip_direction_top1(judges: Judges, faces, images: torch.Tensor) -> float:

@@ -82,8 +82,10 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     last = run_dir / "last.ckpt"
     trainer.fit(module, DataLoader(LatentDataset(train), m.batch_size, shuffle=True, drop_last=True),
                 DataLoader(LatentDataset(val), 32), ckpt_path=last if last.exists() else None)
-    metrics = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
-               if key.startswith("val/")}
+    scores = trainer.callback_metrics
+    if not any(key.startswith("val/") for key in scores):  # a finished run resumed: fit validated nothing
+        scores = trainer.validate(module, DataLoader(LatentDataset(val), 32), verbose=False)[0]
+    metrics = {key.removeprefix("val/"): float(value) for key, value in scores.items() if key.startswith("val/")}
     if trainer.is_global_zero:
         _export(cfg, attr, module, val, run_dir, metrics, logger)
         if publish:

@@ -4,6 +4,8 @@ Every training identity appears with different attributes and scenes, so the emb
 Validation is verification on unseen identities: ROC AUC of the cosine between faces of the same / other people.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +26,10 @@ class ArcFaceLoss(nn.Module):
         cosine = F.normalize(embeddings) @ F.normalize(self.weight).T
         theta = torch.acos(cosine.clamp(-1 + 1e-6, 1 - 1e-6))
         target = F.one_hot(classes, cosine.shape[1]).bool()
-        logits = torch.where(target, torch.cos(theta + self.margin), cosine)
+        # Past θ = π - m, cos(θ + m) would rise again; insightface then uses the linear fallback cos θ - m sin m.
+        margin = torch.where(theta + self.margin < math.pi, torch.cos(theta + self.margin),
+                             cosine - self.margin * math.sin(self.margin))
+        logits = torch.where(target, margin, cosine)
         return F.cross_entropy(self.scale * logits, classes)
 
 

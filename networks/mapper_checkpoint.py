@@ -34,6 +34,9 @@ def load_mapper(path: str | Path) -> tuple[LatentMapper, dict]:
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
         raise MapperLoadError(f"{path}: not a chatface mapper file ({type(error).__name__}: {error}); it may be "
                               f"truncated. Train it again with `make train ATTR=<name>`.") from error
+    if missing := [key for key in SIZE_KEYS if key not in info]:
+        raise MapperLoadError(f"{path}: the mapper metadata lacks {', '.join(missing)}; train it again with "
+                              f"`make train ATTR=<name>`")
     mapper = LatentMapper(**{key: int(info[key]) for key in SIZE_KEYS})
     try:
         mapper.load_state_dict(tensors)
