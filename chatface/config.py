@@ -68,8 +68,8 @@ class BackboneConfig:
 class JudgeSteps:
     clip: int = 1100
     identity: int = 2500
-    parser: int = 700
-    attributes: int = 700
+    parser: int = 1500
+    attributes: int = 1400
 
 
 @dataclass
@@ -138,7 +138,7 @@ class TrackingConfig:
 class SweepConfig:
     """`make sweep`: one Optuna study per world and attribute; sweeps/README.md explains every key."""
 
-    trials: int = 10  # finished (complete or pruned) trials the study should hold; failed ones are made up for
+    trials: int = 6  # finished (complete or pruned) trials the study should hold; failed ones are made up for
     workers: int = 1  # worker processes on this machine, all on the same study
     storage: str | None = None  # None: a journal file under runs/optuna/; else an RDB URL or a journal file path
     space: str = "sweeps/search_space.yaml"  # the search space (relative paths: cwd, else the repository)
@@ -147,7 +147,7 @@ class SweepConfig:
     weight_id: float = 0.25
     weight_sc: float = 0.25
     pruner: Literal["median", "hyperband", "none"] = "median"  # hyperband needs objective=weighted
-    trial_steps: int = 60  # mapper.max_steps of every trial (a full `make train` runs mapper.max_steps)
+    trial_steps: int = 40  # mapper.max_steps of every trial (a full `make train` runs mapper.max_steps)
     trial_val_every: int = 20  # steps between validations: each gives an intermediate value and a pruning check
     startup_trials: int = 3  # complete trials before pruning starts
     population: int = 4  # NSGA-II population (generation) size

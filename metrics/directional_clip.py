@@ -39,7 +39,7 @@ class DirectionalCLIPSimilarity(Metric):
         delta = (self.clip.encode_image(edited) - self.clip.encode_image(source)).float()
         # A zero difference has a zero dot product, so the clamp turns 0/0 into 0 and changes nothing else.
         norm = delta.norm(dim=1).clamp_min(torch.finfo(delta.dtype).tiny)
-        self.cosine_sum += (delta @ self.direction.to(delta) / norm).sum()
+        self.cosine_sum += (delta @ self.direction.to(delta) / norm).clamp(-1.0, 1.0).sum()
         self.count += len(delta)
 
     def compute(self) -> Tensor:

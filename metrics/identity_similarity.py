@@ -30,6 +30,7 @@ class IdentitySimilarity(Metric):
     @torch.no_grad()
     def update(self, source: Tensor, edited: Tensor) -> None:
         cosine = F.cosine_similarity(self.identity.embed(source).float(), self.identity.embed(edited).float(), dim=1)
+        cosine = cosine.clamp(-1.0, 1.0)  # rounding can put the cosine of equal embeddings just above 1
         self.cosine_sum += cosine.sum()
         self.count += len(cosine)
 
