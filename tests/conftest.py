@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from chatface.config import load_config
@@ -25,6 +26,20 @@ def tiny_overrides(root: Path) -> list[str]:
         "mapper.width=32", "mapper.steps=2", "mapper.max_steps=2", "mapper.val_every=2",
         "trainer.log_every_n_steps=1",
     ]
+
+
+def save_live_backbone(path: Path) -> Path:
+    """A random tiny backbone whose zero-initialised layers (the last convolution of every residual block, the
+    attention projections, the output convolution) are random too. In the tiny world's backbone they are zero, so
+    its output does not depend on z_sem at all and a mapper gets exactly zero gradient: nothing could be learnt."""
+    torch.manual_seed(0)
+    model = DiffAE(preset("synth64_tiny"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(0.0, 0.02)
+    save_backbone(model, path, "synth64_tiny", "v")
+    return path
 
 
 @pytest.fixture(scope="session")

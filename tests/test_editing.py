@@ -24,26 +24,12 @@ from chatface.images import load_image, save_image, to_tensor
 from chatface.train_mapper import train_mapper
 from datamodules.synthface import SynthFaceDataset
 from diffusion.sms import sms_conditions
-from networks.diffae import DiffAE, preset
-from networks.diffae.checkpoint import save_backbone
+from conftest import save_live_backbone
 from networks.mapper import LatentMapper
 from networks.mapper_checkpoint import load_mapper, save_mapper
 
 FIVE_METRICS = ("sdir", "sc", "id", "edit_success", "leakage")
 BEFORE_AFTER_SIZE = (64 + 4, 2 * 64 + 6)  # one column, two rows, 2-pixel padding
-
-
-def save_live_backbone(path: Path) -> Path:
-    """A random tiny backbone whose zero-initialised layers are random too, so that z_sem changes its output (in
-    the tiny world's backbone those layers are zero and every edit would decode to the same image)."""
-    torch.manual_seed(0)
-    model = DiffAE(preset("synth64_tiny"))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if not parameter.any():
-                parameter.normal_(0.0, 0.02)
-    save_backbone(model, path, "synth64_tiny", "v")
-    return path
 
 
 def synth_faces(count: int) -> torch.Tensor:

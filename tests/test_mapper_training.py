@@ -22,6 +22,7 @@ from datamodules.latent_cache import cached_latents, file_digest
 from datamodules.synthface import SynthFaceDataset
 from diffusion import DiffAEPipeline
 from networks.diffae import DiffAE, preset
+from conftest import save_live_backbone
 from networks.diffae.checkpoint import save_backbone
 from networks.mapper_checkpoint import load_mapper
 
@@ -29,20 +30,6 @@ pytestmark = pytest.mark.slow
 
 FIVE_METRICS = ("sdir", "sc", "id", "edit_success", "leakage")
 OUTPUTS = ("mapper.safetensors", "mapper.yaml", "metrics.json", "grid.png")
-
-
-def save_live_backbone(path: Path) -> Path:
-    """A random tiny backbone whose zero-initialised layers (the last convolution of every residual block, the
-    attention projections, the output convolution) are random too. In the tiny world's backbone they are zero, so
-    its output does not depend on z_sem at all and a mapper gets exactly zero gradient: nothing could be learnt."""
-    torch.manual_seed(0)
-    model = DiffAE(preset("synth64_tiny"))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if not parameter.any():
-                parameter.normal_(0.0, 0.02)
-    save_backbone(model, path, "synth64_tiny", "v")
-    return path
 
 
 def world_cfg(tiny_world: list[str], root: Path, *overrides: str):
