@@ -49,7 +49,7 @@ def in_folder(folder: Path, function, *args, **kwargs):
 
 
 def global_step(run_dir: Path) -> int:
-    return torch.load(run_dir / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    return torch.load(run_dir / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
 
 
 def snapshot(folder: Path) -> dict[str, int]:

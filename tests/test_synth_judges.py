@@ -249,7 +249,7 @@ def test_load_judges_names_a_missing_file(tiny_world, tmp_path):
 
 
 def global_step(checkpoint: Path) -> int:
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
 
 
 @pytest.mark.slow
