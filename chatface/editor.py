@@ -27,8 +27,13 @@ class MapperMissingError(FileNotFoundError):
     """No trained mapper for an attribute; the message says which command trains it."""
 
 
+def mapper_dir(cfg: DictConfig, attr: str) -> Path:
+    """Where an attribute's current mapper lives (`make train` publishes there)."""
+    return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr
+
+
 def mapper_file(cfg: DictConfig, attr: str) -> Path:
-    return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr / "mapper.safetensors"
+    return mapper_dir(cfg, attr) / "mapper.safetensors"
 
 
 def find_mapper(cfg: DictConfig, attr: str) -> LatentMapper:

@@ -21,8 +21,8 @@ def evaluate_mapper(cfg: DictConfig, attr: str, strength: float = 1.0, mapper_pa
     """edit_success, leakage, id, sc, sdir (and seconds per face) of `attr` at `strength` on the test faces, for
     the attribute's current mapper or the mapper file `mapper_path`."""
     find = (lambda name: load_mapper(mapper_path)[0]) if mapper_path else None
-    editor, judges, entry = Editor.from_config(cfg, [attr], find), load_judges(cfg.judges), default_catalog()[attr]
-    steps = cfg.mapper.steps
+    editor, judges = Editor.from_config(cfg, [attr], find), load_judges(cfg.judges)
+    entry, steps = default_catalog()[attr], cfg.mapper.steps
     test = mapper_latents(cfg, editor.pipe, "test")
     metrics = MetricCollection(edit_metrics(judges, attr, entry.source, entry.target))
     start = time.perf_counter()

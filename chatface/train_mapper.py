@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
+from chatface.editor import mapper_dir
 from chatface.tracking import mlflow_logger
 from datamodules.latent_cache import LatentDataset, cached_latents, file_digest
 from datamodules.synthface import SynthFaceDataset
@@ -29,10 +30,6 @@ from diffusion import DiffAEPipeline
 from lightning_modules.mapper import AttributeMapping
 from networks.judges.loading import load_judges
 from networks.mapper_checkpoint import save_mapper
-
-
-def mapper_dir(cfg: DictConfig, attr: str) -> Path:
-    return Path(cfg.output_dir) / "mappers" / cfg.world.name / attr
 
 
 def settings_run_dir(cfg: DictConfig, attr: str) -> Path:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from onnx2torch import convert
 from torch import nn
 
-from networks.judges.errors import JudgeLoadError
+from networks.judges.errors import JudgeLoadError, short_reason
 from networks.judges.frozen import FrozenJudge
 
 # Rows 35:223 and columns 32:220 of a 256x256 FFHQ-aligned face: the crop DiffusionCLIP and Asyrp give ArcFace.
@@ -49,7 +49,7 @@ class IdentityJudge(FrozenJudge):
             graph = onnx.load(str(path))
             net = convert(graph)
         except Exception as error:  # protobuf and converter errors have no common base class
-            reason = " ".join(str(error).split())[:300]
+            reason = short_reason(error)
             raise JudgeLoadError(f"{path}: cannot load as an ONNX face recogniser ({type(error).__name__}: "
                                  f"{reason}); the file may be truncated. Download it again.") from error
         mean, std = (0.0, 1.0) if _normalises_inside(graph) else (127.5, 127.5)

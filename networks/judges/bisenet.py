@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from networks.judges.errors import JudgeLoadError
+from networks.judges.errors import JudgeLoadError, short_reason
 from networks.judges.frozen import FrozenJudge
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -160,7 +160,7 @@ class FaceParser(FrozenJudge):
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as error:  # garbage bytes raise anything from the unpickler
-            reason = " ".join(str(error).split())[:300]
+            reason = short_reason(error)
             raise JudgeLoadError(f"{path}: cannot read as a PyTorch checkpoint ({type(error).__name__}: {reason}); "
                                  f"it may be truncated. Download it again.") from error
         if not isinstance(state, dict):
@@ -169,7 +169,7 @@ class FaceParser(FrozenJudge):
         try:
             parser.load_state_dict(state)
         except RuntimeError as error:
-            reason = " ".join(str(error).split())[:300]
+            reason = short_reason(error)
             raise JudgeLoadError(f"{path}: not a 19-class BiSeNet face parser state_dict ({reason})") from error
         return parser
 

@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from networks.judges.errors import JudgeLoadError
+from networks.judges.errors import JudgeLoadError, short_reason
 from networks.judges.frozen import FrozenJudge
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
@@ -107,7 +107,7 @@ def _load_openai_clip(path: Path, arch: str) -> nn.Module:
         # OpenAI's weights were trained with QuickGELU; the plain `ViT-B-32` config would silently use GELU.
         return open_clip.create_model(arch, pretrained=str(path), force_quick_gelu=True)
     except Exception as error:  # unreadable bytes raise anything from the unpickler or the zip reader
-        reason = " ".join(str(error).split())[:300]
+        reason = short_reason(error)
         raise JudgeLoadError(f"{path}: cannot load as CLIP {arch} weights ({type(error).__name__}: {reason}); "
                              f"the file may be truncated or hold another architecture. Download it again, or "
                              f"pass the matching arch.") from error

@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from networks.judges.errors import JudgeLoadError
+from networks.judges.errors import JudgeLoadError, short_reason
 from networks.judges.synth_nets import ConvEncoder, UNetParser, tiny_clip
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -50,6 +50,6 @@ def load_judge_net(path: str | Path, kind: str) -> nn.Module:
     try:
         net.load_state_dict(tensors)
     except RuntimeError as error:
-        reason = " ".join(str(error).split())[:300]
+        reason = short_reason(error)
         raise JudgeLoadError(f"{path}: tensors do not fit the {kind} network ({reason})") from error
     return net
