@@ -22,13 +22,17 @@ class DDIMScheduler:
         self.num_train_steps, self.prediction = num_train_steps, prediction
         self.alphas_cumprod = linear_alphas_cumprod(num_train_steps)
 
-    def spaced(self, steps: int) -> list[int]:
-        """The T timesteps a T-step sampler visits, ascending."""
-        if not 1 <= steps <= self.num_train_steps:
-            raise ValueError(f"steps must be in 1..{self.num_train_steps}, got {steps}")
+    def spaced(self, steps: int, t_max: int | None = None) -> list[int]:
+        """The T timesteps a T-step sampler visits, ascending; up to `t_max` for a partial (SDEdit-style) walk,
+        as DiffusionCLIP inverts and decodes from t_0 instead of pure noise."""
+        t_max = self.num_train_steps - 1 if t_max is None else t_max
+        if not 0 <= t_max < self.num_train_steps:
+            raise ValueError(f"t_max must be in 0..{self.num_train_steps - 1}, got {t_max}")
+        if not 1 <= steps <= t_max + 1:
+            raise ValueError(f"steps must be in 1..{t_max + 1}, got {steps}")
         if steps == 1:
-            return [self.num_train_steps - 1]
-        return [round(i * (self.num_train_steps - 1) / (steps - 1)) for i in range(steps)]
+            return [t_max]
+        return [round(i * t_max / (steps - 1)) for i in range(steps)]
 
     def alpha(self, t: int | None) -> float:
         """ᾱ at timestep t; None is the clean image (ᾱ = 1)."""

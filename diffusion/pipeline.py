@@ -44,9 +44,10 @@ class DiffAEPipeline:
         with self._autocast(x.device):
             return self.model.encode(x).float()
 
-    def invert(self, x: torch.Tensor, z_sem: torch.Tensor, steps: int, refine: int = 0) -> torch.Tensor:
-        """x_T such that `decode(x_T, z_sem, steps)` gives back x."""
-        timesteps = self.scheduler.spaced(steps)
+    def invert(self, x: torch.Tensor, z_sem: torch.Tensor, steps: int, refine: int = 0,
+               t_max: int | None = None) -> torch.Tensor:
+        """x_T such that `decode(x_T, z_sem, steps)` gives back x (x at `t_max`, when given, for a partial walk)."""
+        timesteps = self.scheduler.spaced(steps, t_max)
         alpha = self.scheduler.alpha
         x_prev, t_eval = x, timesteps[0]
         for i, t in enumerate(timesteps):
@@ -61,14 +62,15 @@ class DiffAEPipeline:
         return x_prev
 
     def decode(self, x_T: torch.Tensor, conditions: Conditions, steps: int, return_x0: bool = False,
-               use_checkpoint: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+               use_checkpoint: bool = False, t_max: int | None = None
+               ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Generate from x_T; `conditions` is one z_sem, a list with one per step, or a function of the step index.
 
         Step 0 is the first (noisiest) generation step. With `return_x0` the predicted clean image of every step
-        comes back too (the last one is the output).
+        comes back too (the last one is the output). With `t_max`, x_T is a partial inversion to that timestep.
         """
         condition_at = _condition_function(conditions, steps)
-        timesteps = self.scheduler.spaced(steps)[::-1]
+        timesteps = self.scheduler.spaced(steps, t_max)[::-1]
         x, x0s = x_T, []
         for k, t in enumerate(timesteps):
             t_prev = timesteps[k + 1] if k + 1 < steps else None

@@ -50,6 +50,12 @@ def test_impossible_step_counts_are_refused(steps):
         DDIMScheduler().spaced(steps)
 
 
+def test_a_partial_walk_spreads_its_steps_up_to_t_max():
+    assert DDIMScheduler().spaced(5, t_max=400) == [0, 100, 200, 300, 400]
+    with pytest.raises(ValueError, match="t_max must be in 0..999"):
+        DDIMScheduler().spaced(5, t_max=1000)
+
+
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 @pytest.mark.parametrize("t", [0, 500, 999])
 def test_split_recovers_clean_image_and_noise_from_the_training_target(prediction, t):
@@ -80,6 +86,20 @@ def test_refining_the_inversion_makes_decoding_give_the_image_back(prediction, o
             quality[refine] = psnr(out, x)
     assert quality[0] < quality[4] < quality[10], quality
     assert quality[10] > 40, quality
+
+
+def test_a_partial_inversion_to_t_max_decodes_back_from_there():
+    """DiffusionCLIP's walk: invert to t_0 = 400 only, decode from there; the image comes back, and x_t0 is
+    still mostly image (not noise), unlike the full inversion."""
+    pipe = pipeline("v", 0.05)
+    x = torch.rand(1, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(3)) - 0.5
+    with torch.no_grad():
+        z = pipe.encode(x)
+        x_t0 = pipe.invert(x, z, STEPS, refine=10, t_max=400)
+        out = pipe.decode(x_t0, z, STEPS, t_max=400)
+        x_T = pipe.invert(x, z, STEPS, refine=10)
+    assert psnr(out, x) > 40
+    assert psnr(x_t0, x) > psnr(x_T, x) + 3
 
 
 # -- conditions, one per step --------------------------------------------------------------------------------------
