@@ -9,10 +9,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 
 from metrics.attribute_edit import AttributeEditAccuracy, AttributeLeakage
+from metrics.bootstrap import bootstrap_scores, per_face_states, weighted_scores
 from metrics.directional_clip import DirectionalCLIPSimilarity
+from metrics.edit_metrics import edit_scores
 from metrics.identity_similarity import IdentitySimilarity
 from metrics.segmentation_consistency import SegmentationConsistency
 from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES, GROUP_OF, GROUPS
@@ -242,3 +244,40 @@ def test_two_processes_on_halves_compute_what_one_computes_on_all(tmp_path):
     expected = {name: measured(metric, (source, edited)) for name, metric in all_metrics().items()}
     for rank in range(2):
         torch.testing.assert_close(torch.load(tmp_path / f"rank{rank}.pt", weights_only=True), expected)
+
+
+# -- bootstrap intervals ------------------------------------------------------------------------------------------
+
+def collection() -> MetricCollection:
+    return MetricCollection(all_metrics(), compute_groups=False)
+
+
+def test_per_face_states_weighted_by_draws_equal_the_metrics_on_the_drawn_faces():
+    """A resample drawing face 0 three times, face 5 once and face 7 twice scores what the metrics score on those
+    six images: the pooled metric (e.g. SC's summed intersections), not a mean of per-face scores."""
+    source, edited = faces()
+    metrics = collection()
+    states = per_face_states(metrics, source, edited)
+    assert weighted_scores(metrics, states, torch.ones(FACES, dtype=torch.long)) == pytest.approx(
+        _computed(source, edited), nan_ok=True)
+    drawn = torch.tensor([0, 0, 0, 5, 7, 7])
+    weights = torch.bincount(drawn, minlength=FACES)
+    assert weighted_scores(metrics, states, weights) == pytest.approx(
+        _computed(source[drawn], edited[drawn]), nan_ok=True)
+
+
+def test_bootstrap_intervals_hold_the_score_on_all_faces_and_shrink_with_more_faces():
+    source, edited = faces()
+    metrics = collection()
+    few = bootstrap_scores(metrics, per_face_states(metrics, source[:6], edited[:6]), resamples=200)
+    many = bootstrap_scores(metrics, per_face_states(metrics, source, edited), resamples=200)
+    assert set(many) == {"sdir", "sc", "sc_pixel_acc", "id", "accuracy", "leakage"}
+    for name, (score, low, high) in many.items():
+        assert low <= score <= high and low < high, (name, score, low, high)
+    assert many["id"][2] - many["id"][1] < few["id"][2] - few["id"][1]
+
+
+def _computed(source: Tensor, edited: Tensor) -> dict[str, float]:
+    metrics = collection()
+    metrics.update(source, edited)
+    return edit_scores(metrics)
