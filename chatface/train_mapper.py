@@ -17,13 +17,14 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
 from chatface.editor import mapper_dir
 from chatface.tracking import mlflow_logger
+from datamodules.image_folder import ImageFolderDataset, split_folder
 from datamodules.latent_cache import LatentDataset, cached_latents, file_digest
 from datamodules.synthface import SynthFaceDataset
 from diffusion import DiffAEPipeline
@@ -40,10 +41,18 @@ def settings_run_dir(cfg: DictConfig, attr: str) -> Path:
 EXPORTED = ("mapper.safetensors", "mapper.yaml", "metrics.json", "grid.png")
 
 
+def mapper_faces(cfg: DictConfig, split: str) -> Dataset:
+    """The mapper's train, val or test faces: SynthFace (one face per identity), or the photos of
+    data.image_folder split into disjoint parts."""
+    counts = {"train": cfg.mapper.train_faces, "val": cfg.mapper.val_faces, "test": cfg.mapper.test_faces}
+    if not cfg.data.image_folder:
+        return SynthFaceDataset(split, counts[split], counts[split], cfg.world.image_size)
+    return ImageFolderDataset(split_folder(Path(cfg.data.image_folder), counts)[split], cfg.world.image_size)
+
+
 def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[str, torch.Tensor]:
-    """Cached latents of the mapper's train, val or test faces (one face per identity)."""
-    count = {"train": cfg.mapper.train_faces, "val": cfg.mapper.val_faces, "test": cfg.mapper.test_faces}[split]
-    faces = SynthFaceDataset(split, count, count, cfg.world.image_size)
+    """Cached latents of the mapper's train, val or test faces."""
+    faces = mapper_faces(cfg, split)
     return cached_latents(pipe, cfg.backbone.weights, faces, cfg.mapper.steps, cfg.mapper.invert_refine,
                           Path(cfg.output_dir) / "latents")
 

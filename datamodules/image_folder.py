@@ -6,6 +6,7 @@ never meets a bad file.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,15 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
         return {"image": load_image(path, self.image_size), "path": str(path)}
+
+    @property
+    def cache_key(self) -> str:
+        """Names these exact files (paths, sizes, modification times) at this size, for the latent cache."""
+        digest = hashlib.sha256()
+        for path in self.paths:
+            stat = path.stat()
+            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return f"folder{len(self.paths)}-{digest.hexdigest()[:10]}-{self.image_size}px"
 
 
 class ImageFolderDataModule(L.LightningDataModule):
@@ -78,11 +88,36 @@ class ImageFolderDataModule(L.LightningDataModule):
         )
 
 
-def readable_images(root: Path) -> list[Path]:
-    """The image files under `root` that decode, sorted; each unreadable one is skipped with a warning."""
+class NotEnoughImagesError(ValueError):
+    """An image folder holds fewer images than the splits asked of it."""
+
+
+def split_folder(root: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
+    """Disjoint train / val / test images of a folder (sorted names): test the last counts["test"], val the
+    counts["val"] before them, train the first counts["train"]. Only the chosen files are decoded to check them
+    (a big folder is not read whole); unreadable ones are left out with a warning."""
+    files = image_files(root)
+    need = counts["train"] + counts["val"] + counts["test"]
+    if len(files) < need:
+        raise NotEnoughImagesError(
+            f"{root} holds {len(files)} images; train, val and test need {counts['train']} + {counts['val']} + "
+            f"{counts['test']} = {need}. Add images or lower mapper.train_faces / mapper.val_faces / mapper.test_faces.")
+    end_val = len(files) - counts["test"]
+    chosen = {"train": files[:counts["train"]], "val": files[end_val - counts["val"]:end_val],
+              "test": files[end_val:]}
+    return {split: [path for path in paths if is_readable(path)] for split, paths in chosen.items()}
+
+
+def image_files(root: Path) -> list[Path]:
+    """The files under `root` (recursively) with an image suffix, sorted, not decoded."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder. Point root at a folder of face images.")
-    candidates = sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+    return sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+
+
+def readable_images(root: Path) -> list[Path]:
+    """The image files under `root` that decode, sorted; each unreadable one is skipped with a warning."""
+    candidates = image_files(root)
     readable = [path for path in candidates if is_readable(path)]
     if not readable:
         raise ValueError(

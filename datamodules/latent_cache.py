@@ -1,8 +1,10 @@
-"""Latents of SynthFace faces computed once and kept on disk, so that mapper training never re-inverts.
+"""Latents of faces (SynthFace, or a folder of photos) computed once and kept on disk, so that mapper training
+never re-inverts.
 
 A cache file holds, per face: z_sem, x_T (DDIM inversion with T steps), the T-step reconstruction the losses
-compare against, the image and its attribute labels. Its name carries a digest of the backbone file and every
-setting that changes the latents, so a new backbone or another T gets a new file, never a stale one.
+compare against, the image and its attribute labels (SynthFace's ground truth; none for photos). Its name carries a
+digest of the backbone file, the faces' `cache_key` and every setting that changes the latents, so a new backbone,
+other faces or another T get a new file, never a stale one.
 """
 
 import hashlib
@@ -13,7 +15,6 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from datamodules.synthface import SynthFaceDataset
 from diffusion import DiffAEPipeline
 
 
@@ -25,21 +26,22 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def cached_latents(pipe: DiffAEPipeline, backbone_file: str | Path, faces: SynthFaceDataset, steps: int,
+def cached_latents(pipe: DiffAEPipeline, backbone_file: str | Path, faces: Dataset, steps: int,
                    refine: int, cache_dir: str | Path, batch_size: int = 32) -> dict[str, torch.Tensor]:
-    """The latents of every face in `faces`, computed on first use."""
-    name = (f"latents-{file_digest(backbone_file)}-{faces.split}-{faces.length}x{faces.identities}"
-            f"-{faces.image_size}px-T{steps}-refine{refine}.safetensors")
+    """The latents of every face in `faces` (a dataset of {"image", maybe "labels"} with a `cache_key`),
+    computed on first use."""
+    name = f"latents-{file_digest(backbone_file)}-{faces.cache_key}-T{steps}-refine{refine}.safetensors"
     path = Path(cache_dir) / name
     if path.exists():
         return load_file(path)
     parts: dict[str, list[torch.Tensor]] = {"z": [], "x_T": [], "recon": [], "image": [], "labels": []}
     with torch.inference_mode():
-        for batch in tqdm(DataLoader(faces, batch_size=batch_size), desc=f"inverting {faces.split} faces (once)"):
+        for batch in tqdm(DataLoader(faces, batch_size=batch_size), desc=f"inverting {faces.cache_key} (once)"):
             z = pipe.encode(batch["image"])
             x_T = pipe.invert(batch["image"], z, steps, refine)
+            labels = batch.get("labels", torch.zeros(len(z), 0))
             for key, value in (("z", z), ("x_T", x_T), ("recon", pipe.decode(x_T, z, steps)),
-                               ("image", batch["image"]), ("labels", batch["labels"])):
+                               ("image", batch["image"]), ("labels", labels)):
                 parts[key].append(value.float())
     latents = {key: torch.cat(values).contiguous() for key, values in parts.items()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,11 @@ class SynthFaceDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def cache_key(self) -> str:
+        """Names these faces for the latent cache."""
+        return f"{self.split}-{self.length}x{self.identities}-{self.image_size}px"
+
     def face(self, index: int):
         identity = SPLIT_IDENTITY_BASE[self.split] + index % self.identities
         return sample_face(identity, SPLIT_SEED_BASE[self.split] + index)

@@ -7,7 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.image_folder import ImageFolderDataModule
+from chatface.backbone_eval import backbone_pipeline
+from chatface.config import load_config
+from chatface.train_mapper import mapper_latents
+from datamodules.image_folder import ImageFolderDataModule, NotEnoughImagesError, split_folder
 
 
 def make_images(root: Path, names: list[str]) -> list[Path]:
@@ -85,3 +88,41 @@ def test_a_batch_holds_images_and_their_paths(tmp_path):
 def test_val_fraction_must_leave_training_images():
     with pytest.raises(ValueError, match="val_fraction"):
         ImageFolderDataModule("anywhere", image_size=8, batch_size=4, val_fraction=1.0)
+
+
+# -- the mapper's faces from a folder of photos (the ffhq256 world) -----------------------------------------------
+
+def test_a_folder_splits_into_disjoint_train_val_and_test_images(tmp_path):
+    files = make_images(tmp_path, [f"{i:02d}.png" for i in range(10)])
+    splits = split_folder(tmp_path, {"train": 4, "val": 2, "test": 3})
+    assert splits == {"train": files[:4], "val": files[5:7], "test": files[7:]}
+
+
+def test_too_few_images_for_the_splits_is_an_error_that_says_what_to_lower(tmp_path):
+    make_images(tmp_path, ["a.png", "b.png", "c.png"])
+    with pytest.raises(NotEnoughImagesError, match=r"holds 3 images; .* need 2 \+ 1 \+ 1 = 4.*mapper.train_faces"):
+        split_folder(tmp_path, {"train": 2, "val": 1, "test": 1})
+
+
+def test_an_unreadable_chosen_image_is_left_out_with_a_warning(tmp_path):
+    files = make_images(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
+    files[1].write_text("not a picture")
+    with pytest.warns(UserWarning, match="b.png"):
+        splits = split_folder(tmp_path, {"train": 2, "val": 1, "test": 1})
+    assert splits["train"] == files[:1]
+
+
+def test_the_mapper_caches_latents_of_folder_photos_without_labels(tiny_world, tmp_path):
+    make_images(tmp_path / "photos", [f"{i:02d}.png" for i in range(6)])
+    cfg = load_config([*tiny_world, f"output_dir={tmp_path / 'runs'}", f"data.image_folder={tmp_path / 'photos'}",
+                       "mapper.train_faces=3", "mapper.val_faces=1", "mapper.test_faces=2"])
+    pipe = backbone_pipeline(cfg)
+    train = mapper_latents(cfg, pipe, "train")
+    assert train["z"].shape[0] == 3 and train["labels"].shape == (3, 0)
+    assert train["image"].shape == (3, 3, 64, 64)
+    assert mapper_latents(cfg, pipe, "test")["z"].shape[0] == 2
+    touched = tmp_path / "photos" / "00.png"  # another file under the same name is other faces: a new cache
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(touched)
+    assert len(list((tmp_path / "runs" / "latents").glob("*.safetensors"))) == 2
+    mapper_latents(cfg, pipe, "train")
+    assert len(list((tmp_path / "runs" / "latents").glob("*.safetensors"))) == 3
