@@ -38,10 +38,11 @@ test: setup  ## the whole test suite (slow end-to-end tests included)
 test-fast: setup  ## the test suite without the slow end-to-end tests
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency, mapper training time
+bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency, mapper training, leaderboard budget
 	$(PY) benchmarks/synthface_throughput.py
 	$(PY) benchmarks/backbone_speed.py
 	$(PY) benchmarks/mapper_training.py
+	$(PY) benchmarks/leaderboard_budget.py
 
 preview: setup  ## PNG grid of SynthFace faces, class maps and captions -> runs/preview/
 	$(CLI) synth preview $(CONFIG)
@@ -85,9 +86,8 @@ sweep: setup  ## Optuna sweep of ATTR [TRIALS=n WORKERS=k STORAGE=url] (resumes)
 ui: setup  ## MLflow UI on http://127.0.0.1:PORT (default 5000) to compare trials and attributes
 	$(CLI) ui --port $(PORT) $(CONFIG)
 
-leaderboard: setup
-	@echo "make $@ is not built yet: see 'issues' (leaderboard #7)." >&2
-	@exit 1
+leaderboard: setup  ## ChatFace vs StyleCLIP, DiffusionCLIP, Asyrp on N faces [ATTRS=smile,glasses N=30] -> runs/leaderboard/
+	$(CLI) leaderboard $(if $(ATTRS),leaderboard.attrs=[$(ATTRS)]) $(if $(N),leaderboard.faces=$(N)) $(CONFIG)
 
 clean:  ## remove outputs in runs/ (keeps the virtualenv and shipped weights)
 	find runs -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -14,6 +14,7 @@
     chatface parse "add glasses" --json      the edit plan a request becomes
     chatface chat face.png                   multi-turn chat editing ("more", "undo", "also add glasses")
     chatface sweep attr=curly_hair           Optuna sweep of the mapper (sweep.trials=, sweep.workers=, ...)
+    chatface leaderboard                     ChatFace vs StyleCLIP, DiffusionCLIP, Asyrp, DiffAE linear direction
     chatface ui --port 5000                  the MLflow UI on 127.0.0.1
     chatface config                          print the resolved configuration
 """
@@ -139,6 +140,12 @@ def _sweep(args, cfg) -> None:
     run_sweep(cfg, cfg.attr)
 
 
+def _leaderboard(args, cfg) -> None:
+    from chatface.leaderboard import run_leaderboard
+
+    run_leaderboard(cfg)
+
+
 def _ui(args, cfg) -> None:
     from chatface.mlflow_ui import serve_ui
 
@@ -208,8 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument("--mapper", help="a mapper.safetensors to evaluate instead of the attribute's current one")
 
     command(groups, "train", _train_mapper,
-            "train the mapper of attr=<name> (the same settings resume their run under runs/mappers/<world>/<attr>/runs/), "
-            "log it to MLflow; the finished mapper becomes the attribute's current one")
+            "train the mapper of attr=<name> (the same settings resume their run under "
+            "runs/mappers/<world>/<attr>/runs/), log it to MLflow; the finished mapper becomes the attribute's current one")
     command(groups, "grid", _mapper_grid,
             "PNG of the mapper of attr=<name> over strengths (columns) and step counts T (rows)")
     edit = command(groups, "edit", _edit, "edit one image with trained mappers", [
@@ -236,6 +243,10 @@ def _parser() -> argparse.ArgumentParser:
     command(groups, "sweep", _sweep,
             "Optuna sweep of the mapper of attr=<name> (resumes; sweep.trials=, sweep.workers=, sweep.storage=, "
             "sweep.objective=...), every trial a nested MLflow run; registers the best as chatface-<world>-<attr>")
+    command(groups, "leaderboard", _leaderboard,
+            "every method (leaderboard.methods) x attribute (leaderboard.attrs) on the same leaderboard.faces "
+            "held-out faces: Sdir, SC, ID (+ edit accuracy, leakage in synth) with bootstrap intervals and "
+            "wall time; trains what is missing, reuses the rest -> runs/leaderboard/<world>/ (md, csv, png)")
     ui = command(groups, "ui", _ui, "the MLflow UI over tracking.tracking_uri, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000, help="port to serve on")
 
@@ -272,13 +283,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from chatface.edit_image import EditsSyntaxError
     from chatface.editor import MapperMissingError
     from chatface.images import ImageLoadError
+    from chatface.leaderboard_methods import UnknownMethodError
     from chatface.sweep_storage import SweepError
+    from datamodules.image_folder import NotEnoughImagesError
     from networks.diffae.checkpoint import CheckpointError
     from networks.judges.errors import JudgeLoadError
     from networks.mapper_checkpoint import MapperLoadError
 
-    return (ConfigError, ParseError, PlanError, SessionFileError, UnknownAttributeError, EditsSyntaxError, MapperMissingError, ImageLoadError, CheckpointError,
-            JudgeLoadError, MapperLoadError, SweepError)
+    return (ConfigError, ParseError, PlanError, SessionFileError, UnknownAttributeError, EditsSyntaxError,
+            MapperMissingError, ImageLoadError, CheckpointError, JudgeLoadError, MapperLoadError, SweepError,
+            UnknownMethodError, NotEnoughImagesError)
 
 
 if __name__ == "__main__":

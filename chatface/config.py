@@ -167,6 +167,78 @@ class ChatConfig:
 
 
 @dataclass
+class StyleCLIPConfig:
+    """StyleCLIP's latent mapper recipe on z_sem: Ranger, global CLIP loss, latent L2, identity; no SMS."""
+    steps: int = 30
+    batch_size: int = 8
+    lr: float = 0.5
+    lambda_clip: float = 1.0
+    lambda_l2: float = 0.8
+    lambda_id: float = 0.1
+
+
+@dataclass
+class DiffusionCLIPConfig:
+    """DiffusionCLIP: fine-tune a copy of the denoiser from a partial inversion to t_0 (the official repo's
+    CelebA-HQ command; only the number of fine-tuning images is smaller: the repo's is 5 passes over 50 images)."""
+    steps: int = 30
+    batch_size: int = 4
+    lr: float = 8e-6
+    sch_gamma: float = 1.3  # the lr is multiplied by this after every pass over the training faces
+    t_0: int = 500
+    inv_steps: int = 40
+    train_steps: int = 6
+    test_steps: int = 40
+    lambda_clip: float = 3.0
+    lambda_l1: float = 1.0
+    lambda_id: float = 0.0
+    grad_checkpoint: bool = False  # recompute each generation step in the backward pass: less memory (ffhq256)
+
+
+@dataclass
+class AsyrpConfig:
+    """Asyrp: a learnt shift of the UNet bottleneck (h-space) in [t_edit, T], asymmetric reverse process.
+
+    Defaults from kwonminki/Asyrp_official's script_train.sh; lightning_modules/asyrp.py says what is scaled down.
+    """
+    steps: int = 30  # trainer steps = SGD updates, one per timestep in [t_edit, T] of a batch's walk
+    batch_size: int = 4
+    lr: float = 0.5  # SGD, no momentum
+    lr_step_epochs: int = 3  # StepLR: lr x lr_gamma every 3 passes over the training faces
+    lr_gamma: float = 0.1
+    t_edit: int = 500
+    inv_steps: int = 40  # DDIM inversion steps
+    train_steps: int = 40  # DDIM steps of the training walk (only those with t >= t_edit are walked)
+    test_steps: int = 40  # DDIM steps of `edit`
+    lambda_clip: float = 1.0
+    lambda_l1: float = 3.0
+
+
+@dataclass
+class LinearDirectionConfig:
+    """DiffAE's linear direction: a logistic classifier on z_sem from labels; edit along its normal."""
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 0.05
+    target_logit: float = 3.0  # an edit moves each face along the normal until the classifier says this
+
+
+@dataclass
+class LeaderboardConfig:
+    attrs: list[str] = field(default_factory=lambda: ["smile", "curly_hair", "makeup", "glasses"])
+    methods: list[str] = field(default_factory=lambda: ["reconstruction", "chatface", "styleclip", "diffusionclip",
+                                                        "asyrp", "linear"])  # reconstruction: the no-edit row
+    faces: int = 30  # held-out test faces every method edits (the paper's 30)
+    train_faces: int = 64  # cached training faces the methods trained here learn from
+    bootstrap: int = 1000  # resamples of the faces for each cell's 95% interval
+    chatface_steps: int = 30  # ChatFace mapper steps, when neither the registry nor `make train` has one
+    styleclip: StyleCLIPConfig = field(default_factory=StyleCLIPConfig)
+    diffusionclip: DiffusionCLIPConfig = field(default_factory=DiffusionCLIPConfig)
+    asyrp: AsyrpConfig = field(default_factory=AsyrpConfig)
+    linear: LinearDirectionConfig = field(default_factory=LinearDirectionConfig)
+
+
+@dataclass
 class Config:
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -177,6 +249,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     attr: str = "smile"
     output_dir: str = "runs"
 

@@ -6,13 +6,14 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 
 
-def mlflow_logger(cfg: DictConfig, run_name: str, run_dir: Path) -> MLFlowLogger:
-    """A logger for `run_name`; a run directory that was logged before continues the same MLflow run."""
+def mlflow_logger(cfg: DictConfig, run_name: str, run_dir: Path, tags: dict[str, str] | None = None) -> MLFlowLogger:
+    """A logger for `run_name`; a run directory that was logged before continues the same MLflow run. `tags` are
+    set when the run is created (e.g. mlflow.parentRunId, which nests it under another run)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     id_file = run_dir / "mlflow_run_id"
     run_id = id_file.read_text().strip() if id_file.exists() else None
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, run_name=run_name,
-                          tracking_uri=cfg.tracking.tracking_uri, run_id=run_id,
+                          tracking_uri=cfg.tracking.tracking_uri, run_id=run_id, tags=tags,
                           artifact_location=artifact_location(cfg.tracking.tracking_uri))
     if run_id is None:
         id_file.write_text(logger.run_id)

@@ -101,7 +101,7 @@ def split_folder(root: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
     if len(files) < need:
         raise NotEnoughImagesError(
             f"{root} holds {len(files)} images; train, val and test need {counts['train']} + {counts['val']} + "
-            f"{counts['test']} = {need}. Add images or lower mapper.train_faces / mapper.val_faces / mapper.test_faces.")
+            f"{counts['test']} = {need}. Add images or lower mapper.train_faces / val_faces / test_faces.")
     end_val = len(files) - counts["test"]
     chosen = {"train": files[:counts["train"]], "val": files[end_val - counts["val"]:end_val],
               "test": files[end_val:]}

@@ -57,7 +57,10 @@ class SemanticEncoder(nn.Module):
 
 
 class DiffAE(nn.Module):
-    """`encode(x) -> z_sem` and `forward(x_t, t, z_sem) -> model output` (eps or v, as trained)."""
+    """`encode(x) -> z_sem` and `forward(x_t, t, z_sem) -> model output` (eps or v, as trained).
+
+    `forward(..., h_shift=dh)` adds dh to the middle block's output, the bottleneck that Asyrp calls h-space.
+    """
 
     def __init__(self, arch: DiffAEArch):
         super().__init__()
@@ -85,13 +88,16 @@ class DiffAE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, z_sem: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, z_sem: torch.Tensor,
+                h_shift: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_embed(timestep_embedding(t, self.arch.model_channels).to(x.dtype))
         hs, h = [], F.pixel_unshuffle(x, self.arch.patch_size)
         for block in self.input_blocks:
             h = block(h, emb, z_sem)
             hs.append(h)
         h = self.middle_block(h, emb, z_sem)
+        if h_shift is not None:
+            h = h + h_shift.to(h.dtype)
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb, z_sem)
         return F.pixel_shuffle(self.out(h), self.arch.patch_size)

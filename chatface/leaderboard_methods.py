@@ -1,0 +1,110 @@
+"""The leaderboard's contenders behind one interface: a LightningModule built from its config section, a training
+budget, and `edit(batch)` on cached latents {z, x_T, recon, image, labels}.
+
+Every method learns from the same cached training faces and edits the same test faces with the same frozen
+backbone and judges; only what it learns, and how it decodes, differs.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from chatface.catalog import Attribute
+from chatface.editor import mapper_file
+from chatface.registry import registered_mapper_file
+from chatface.train_mapper import mapping_module
+from datamodules.latent_cache import file_digest
+from lightning_modules.mapper import AttributeMapping
+from networks.mapper_checkpoint import load_mapper
+
+TRAINER_KEYS = ("steps", "batch_size")  # a section's budget; every other key is the module's keyword argument
+CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str  # as the table names it
+    module: str  # "package.module:Class", imported when first built (the baselines pull in nothing else)
+    latent_steps: bool = False  # the module decodes the cached x_T and must know its step count
+
+    def section(self, cfg: DictConfig) -> DictConfig:
+        """The method's settings: its budget and hyper-parameters."""
+        if self.name == REFERENCE:
+            return OmegaConf.create({"steps": 0, "batch_size": 0, "decode_steps": cfg.mapper.steps})
+        if self.name == "chatface":
+            mapper = OmegaConf.masked_copy(cfg.mapper, CHATFACE_SETTINGS)
+            mapper["T"] = mapper.pop("steps")  # here "steps" means the training budget, as in the other sections
+            return mapper
+        return cfg.leaderboard[self.name]
+
+    def budget(self, cfg: DictConfig) -> tuple[int, int]:
+        """(optimisation steps, batch size)."""
+        if self.name == "chatface":
+            return cfg.leaderboard.chatface_steps, cfg.mapper.batch_size
+        section = self.section(cfg)
+        return section.steps, section.batch_size
+
+    def build(self, cfg: DictConfig, entry: Attribute, latent_dim: int) -> L.LightningModule:
+        if self.name == "chatface":
+            return mapping_module(cfg, entry.name, latent_dim)
+        module_name, class_name = self.module.split(":")
+        kwargs = {key: value for key, value in self.section(cfg).items() if key not in TRAINER_KEYS}
+        if self.latent_steps:
+            kwargs["latent_steps"] = cfg.mapper.steps
+        return getattr(import_module(module_name), class_name)(entry.name, entry.source, entry.target, latent_dim,
+                                                               **kwargs)
+
+    def edit(self, module: L.LightningModule | None, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.name == REFERENCE:
+            return batch["recon"]
+        if isinstance(module, AttributeMapping):
+            return module.edit(batch["z"], batch["x_T"])[0]
+        return module.edit(batch)
+
+
+REFERENCE = "reconstruction"  # the row of no edit at all: what inversion and decoding alone change
+
+METHODS = {method.name: method for method in (
+    Method(REFERENCE, "no edit (reconstruction)", ""),
+    Method("chatface", "ChatFace", "lightning_modules.mapper:AttributeMapping"),
+    Method("styleclip", "StyleCLIP mapper", "lightning_modules.styleclip_mapper:StyleCLIPMapping", latent_steps=True),
+    Method("diffusionclip", "DiffusionCLIP", "lightning_modules.diffusionclip:DiffusionCLIP"),
+    Method("asyrp", "Asyrp", "lightning_modules.asyrp:Asyrp"),
+    Method("linear", "DiffAE linear direction", "lightning_modules.linear_direction:LinearDirection",
+           latent_steps=True),
+)}
+
+
+class UnknownMethodError(ValueError):
+    """leaderboard.methods names a method the leaderboard does not know."""
+
+
+def check_methods(names: list[str]) -> list[Method]:
+    unknown = [name for name in names if name not in METHODS]
+    if unknown:
+        raise UnknownMethodError(f"unknown leaderboard method(s) {', '.join(unknown)}; "
+                                 f"choose from {', '.join(METHODS)}")
+    return [METHODS[name] for name in names]
+
+
+def published_chatface(cfg: DictConfig, entry: Attribute) -> tuple[AttributeMapping, str] | None:
+    """ChatFace's mapper of `entry` from the registry (a sweep's best) or from `make train`, as a module that
+    edits the way it was trained (its SMS and T), with where it came from; None when there is none for this
+    backbone and this T."""
+    registered = registered_mapper_file(cfg, entry.name)
+    path = registered or mapper_file(cfg, entry.name)
+    if not path.exists():
+        return None
+    mapper, info = load_mapper(path)
+    if info.get("backbone") != file_digest(cfg.backbone.weights) or int(info.get("steps", -1)) != cfg.mapper.steps:
+        return None  # trained on another backbone, or decodes with another T than the cached test latents
+    sizes = {key: int(info[key]) for key in ("latent_dim", "width", "depth")}
+    module = AttributeMapping(entry.name, entry.source, entry.target, **sizes, sms=info["sms"],
+                              sms_param=float(info["sms_param"]), steps=int(info["steps"]))
+    module.mapper.load_state_dict(mapper.state_dict())
+    return module, "registry" if registered else "make train"
