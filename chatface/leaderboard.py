@@ -10,6 +10,7 @@ ChatFace comes from the registry (a sweep's best) or `make train` when either ha
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,12 +42,13 @@ class Cell:
     attr: str
     method: str
     title: str
-    origin: str  # trained, reused, registry or make train
+    origin: str  # trained, reused, registry, make train, reference (the no-edit row) or failed
     steps: int
     batch_size: int
     train_seconds: float | None  # None where the mapper came from elsewhere
     edit_seconds_per_face: float
-    scores: dict[str, tuple[float, float, float]]  # name -> (score, 2.5 %, 97.5 %)
+    scores: dict[str, tuple[float, float, float]]  # name -> (score, 2.5 %, 97.5 %); empty when failed
+    error: str | None = None
 
 
 @dataclass
@@ -91,7 +93,13 @@ def run_leaderboard(cfg: DictConfig) -> dict[str, Path]:
         for method in methods:
             done += 1
             print(f"[leaderboard {done}/{total}] {entry.name} · {method.title}", flush=True)
-            cell, edits[entry.name, method.name] = run_cell(board, method, entry)
+            try:
+                cell, edits[entry.name, method.name] = run_cell(board, method, entry)
+            except Exception as error:  # one broken method must not cost the other cells their hours
+                print(f"[leaderboard] {entry.name} · {method.title} failed, going on: {error!r}", flush=True)
+                steps, batch_size = method.budget(cfg)
+                cell = Cell(entry.name, method.name, method.title, "failed", steps, batch_size, None, math.nan, {},
+                            f"{type(error).__name__}: {error}")
             cells.append(cell)
     paths = write_report(cfg, cells, edits, board.test["image"], folder)
     for path in paths.values():
@@ -107,11 +115,16 @@ def run_cell(board: Board, method: Method, entry: Attribute) -> tuple[Cell, torc
     steps, batch_size = method.budget(cfg)
     logger = mlflow_logger(cfg, f"leaderboard-{entry.name}-{method.name}", cell_dir,
                            tags={"mlflow.parentRunId": board.parent_run_id, "chatface.leaderboard": cfg.world.name})
-    module, origin, train_seconds = _ready(board, method, entry, cell_dir, logger)
-    start = time.perf_counter()
-    edited = torch.cat([method.edit(module, part) for part in _batches(board.test, 16)])
-    edit_seconds = (time.perf_counter() - start) / len(edited)
-    scores = _scores(board, entry, edited)
+    try:
+        module, origin, train_seconds = _ready(board, method, entry, cell_dir, logger)
+        start = time.perf_counter()
+        edited = torch.cat([method.edit(module, part) for part in _batches(board.test, 16)])
+        edit_seconds = (time.perf_counter() - start) / len(edited)
+        scores = _scores(board, entry, edited)
+    except Exception as error:
+        logger.experiment.set_tag(logger.run_id, "chatface.error", f"{type(error).__name__}: {error}"[:5000])
+        logger.experiment.set_terminated(logger.run_id, "FAILED")
+        raise
     cell = Cell(entry.name, method.name, method.title, origin, steps, batch_size, train_seconds, edit_seconds, scores)
     _log_cell(logger, method, cell)
     (cell_dir / "cell.json").write_text(json.dumps(asdict(cell), indent=2))
@@ -151,8 +164,9 @@ def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: 
         return "reused", json.loads(record.read_text())["train_seconds"]
     cfg, (steps, batch_size) = board.cfg, method.budget(board.cfg)
     L.seed_everything(cfg.trainer.seed, verbose=False)
-    logger.log_hyperparams({"method": method.name, "train_steps": steps, "train_batch_size": batch_size,
-                            "train_faces": cfg.mapper.train_faces})  # Lightning logs the module's own settings
+    logger.log_hyperparams({"leaderboard.method": method.name, "leaderboard.steps": steps,
+                            "leaderboard.batch_size": batch_size,
+                            "leaderboard.train_faces": cfg.mapper.train_faces})  # the module logs its own settings
     trainer = L.Trainer(max_steps=steps, accelerator=cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=logger, enable_checkpointing=False,
                         log_every_n_steps=min(cfg.trainer.log_every_n_steps, steps), limit_val_batches=0,

@@ -21,7 +21,8 @@ GRID_FACES = 8
 def write_report(cfg: DictConfig, cells: list, edits: dict[tuple[str, str], torch.Tensor], sources: torch.Tensor,
                  folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    names = [name for name in COLUMNS if name in cells[0].scores]
+    scored = [cell for cell in cells if cell.scores]
+    names = [name for name in COLUMNS if scored and name in scored[0].scores]
     paths = {"markdown": folder / "leaderboard.md", "csv": folder / "leaderboard.csv",
              "chart": folder / "leaderboard.png"}
     paths["markdown"].write_text(markdown(cfg, cells, names, len(sources)))
@@ -29,7 +30,8 @@ def write_report(cfg: DictConfig, cells: list, edits: dict[tuple[str, str], torc
     bar_chart(cells, names, paths["chart"])
     for attr in dict.fromkeys(cell.attr for cell in cells):
         rows = [("source", sources[:GRID_FACES])]
-        rows += [(cell.title, edits[attr, cell.method][:GRID_FACES]) for cell in cells if cell.attr == attr]
+        rows += [(cell.title, edits[attr, cell.method][:GRID_FACES]) for cell in cells
+                 if cell.attr == attr and (attr, cell.method) in edits]
         paths[f"grid_{attr}"] = labelled_rows(rows, folder / f"grid_{attr}.png")
     return paths
 
@@ -40,9 +42,14 @@ def markdown(cfg: DictConfig, cells: list, names: list[str], faces: int) -> str:
              "|---|---|" + "---|" * len(names) + "---|---|"]
     for attr in dict.fromkeys(cell.attr for cell in cells):
         group = [cell for cell in cells if cell.attr == attr]
-        edits = [cell for cell in group if cell.origin != "reference"]  # no edit is a yardstick, not a contender
+        # the no-edit row is a yardstick, not a contender
+        edits = [cell for cell in group if cell.origin not in ("reference", "failed")]
         best = {name: _best([cell.scores[name][0] for cell in edits], COLUMNS[name][1]) for name in names}
         for cell in group:
+            if cell.error:
+                error = " ".join(cell.error.split()).replace("|", "/")[:200]
+                lines.append(f"| {attr} | {cell.title} | failed: {error} |" + " |" * (len(names) + 1))
+                continue
             scores = [_interval(cell.scores[name], cell in edits and cell.scores[name][0] == best[name])
                       for name in names]
             train = "—" if cell.train_seconds is None else f"{cell.train_seconds:.0f}"
@@ -51,7 +58,7 @@ def markdown(cfg: DictConfig, cells: list, names: list[str], faces: int) -> str:
     lines += ["", "## Mean over attributes", "", "| method | " + " | ".join(COLUMNS[n][0] for n in names) +
               " | train s (total) |", "|---|" + "---|" * len(names) + "---|"]
     for title in dict.fromkeys(cell.title for cell in cells):
-        group = [cell for cell in cells if cell.title == title]
+        group = [cell for cell in cells if cell.title == title and cell.scores]
         means = [f"{_nanmean([cell.scores[name][0] for cell in group]):.3f}" for name in names]
         train = sum(cell.train_seconds or 0.0 for cell in group)
         lines.append(f"| {title} | " + " | ".join(means) + f" | {train:.0f} |")
@@ -75,7 +82,7 @@ def caption(cfg: DictConfig, cells: list, faces: int) -> str:
     ]
     for method in dict.fromkeys(cell.method for cell in cells if cell.origin != "reference"):
         group = [cell for cell in cells if cell.method == method]
-        origins = sorted({cell.origin for cell in group if cell.train_seconds is None})
+        origins = sorted({cell.origin for cell in group if cell.train_seconds is None and not cell.error})
         section = METHODS[method].section(cfg)
         settings = ", ".join(f"{key}={value}" for key, value in section.items() if key not in ("steps", "batch_size"))
         budget = f"{group[0].steps} steps × batch {group[0].batch_size}"
@@ -84,16 +91,17 @@ def caption(cfg: DictConfig, cells: list, faces: int) -> str:
 
 
 def write_csv(cells: list, path: Path) -> None:
-    names = list(cells[0].scores)
+    names = list(next((cell.scores for cell in cells if cell.scores), {}))
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["attr", "method", "origin", "steps", "batch_size", "train_seconds", "edit_seconds_per_face",
-                         *(f"{name}{suffix}" for name in names for suffix in ("", "_low", "_high"))])
+                         *(f"{name}{suffix}" for name in names for suffix in ("", "_low", "_high")), "error"])
         for cell in cells:
             writer.writerow([cell.attr, cell.method, cell.origin, cell.steps, cell.batch_size,
                              "" if cell.train_seconds is None else f"{cell.train_seconds:.1f}",
                              f"{cell.edit_seconds_per_face:.4f}",
-                             *(f"{value:.4f}" for name in names for value in cell.scores[name])])
+                             *(f"{value:.4f}" for name in names for value in cell.scores.get(name, (math.nan,) * 3)),
+                             cell.error or ""])
 
 
 def bar_chart(cells: list, names: list[str], path: Path) -> None:
@@ -108,7 +116,7 @@ def bar_chart(cells: list, names: list[str], path: Path) -> None:
     width = 0.8 / len(titles)
     for axis, name in zip(axes[0], names):
         for index, title in enumerate(titles):
-            scores = [by_key[attr, title].scores[name] for attr in attrs]
+            scores = [by_key[attr, title].scores.get(name, (math.nan,) * 3) for attr in attrs]
             values = [s[0] for s in scores]
             errors = [[max(s[0] - s[1], 0) for s in scores], [max(s[2] - s[0], 0) for s in scores]]
             axis.bar([i + index * width for i in range(len(attrs))], values, width, yerr=errors, capsize=2,

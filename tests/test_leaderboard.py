@@ -40,9 +40,9 @@ def board_cfg(tiny_world: list[str], root: Path, *overrides: str):
                         f"leaderboard.attrs=[{','.join(ATTRS)}]", f"leaderboard.faces={FACES}",
                         "leaderboard.train_faces=8", "leaderboard.chatface_steps=2", "leaderboard.bootstrap=50",
                         "leaderboard.linear.steps=3", "leaderboard.linear.batch_size=8",
-                        "leaderboard.diffusionclip.inv_steps=2", "leaderboard.diffusionclip.train_steps=2",
+                        "leaderboard.diffusionclip.inv_steps=2", "leaderboard.diffusionclip.train_steps=1",
                         "leaderboard.diffusionclip.test_steps=2", "leaderboard.asyrp.inv_steps=2",
-                        "leaderboard.asyrp.train_steps=2", "leaderboard.asyrp.test_steps=2", *budgets,
+                        "leaderboard.asyrp.train_steps=3", "leaderboard.asyrp.test_steps=2", *budgets,
                         *overrides])
 
 
@@ -99,7 +99,10 @@ def test_every_cell_is_a_nested_mlflow_run_under_the_leaderboard_run(board):
     assert {run.info.run_name for run in runs} == {f"leaderboard-{a}-{m}" for a in ATTRS for m in METHODS}
     for run in runs:
         assert {"leaderboard/sdir", "leaderboard/id_low", "edit_seconds_per_face"} <= run.data.metrics.keys()
-        assert ("train_seconds" in run.data.metrics) == (run.info.run_name.split("-")[-1] != "reconstruction")
+        trained = run.info.run_name.split("-")[-1] != "reconstruction"
+        assert ("train_seconds" in run.data.metrics) == trained
+        if trained:  # the budget is logged beside the module's own settings (e.g. DiffusionCLIP's train_steps)
+            assert run.data.params["leaderboard.steps"] in ("2", "3")
     artifacts = {artifact.path for artifact in client.list_artifacts(parent)}
     assert {"leaderboard.md", "leaderboard.csv", "leaderboard.png"} <= artifacts
 
@@ -174,3 +177,21 @@ def test_the_styleclip_mapper_learns_only_its_mapper_and_starts_from_the_reconst
     assert all(torch.equal(p, backbone_before[name]) for name, p in pipe.model.state_dict().items())
     assert not torch.allclose(module.edit(batch), recon)
     assert math.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_a_failing_method_is_recorded_as_failed_and_the_board_goes_on(tiny_world, tmp_path, monkeypatch):
+    def broken_attach(self, pipe, judges):
+        raise RuntimeError("the h-space is on holiday")
+
+    monkeypatch.setattr("lightning_modules.asyrp.Asyrp.attach", broken_attach)
+    cfg = board_cfg(tiny_world, tmp_path, "leaderboard.methods=[reconstruction,asyrp,linear]",
+                    "leaderboard.attrs=[smile]")
+    paths = run_leaderboard(cfg)
+    rows = {row["method"]: row for row in csv.DictReader(paths["csv"].open())}
+    assert rows["asyrp"]["origin"] == "failed" and "on holiday" in rows["asyrp"]["error"]
+    assert rows["linear"]["origin"] == "trained" and rows["linear"]["sdir"] != "nan"
+    assert "| smile | Asyrp | failed: RuntimeError: the h-space is on holiday |" in paths["markdown"].read_text()
+    client = MlflowClient(cfg.tracking.tracking_uri)
+    run_id = next(paths["markdown"].parent.glob("smile/asyrp/*/mlflow_run_id")).read_text().strip()
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and "on holiday" in run.data.tags["chatface.error"]
