@@ -59,6 +59,7 @@ class Method:
         return getattr(import_module(module_name), class_name)(entry.name, entry.source, entry.target, latent_dim,
                                                                **kwargs)
 
+    @torch.no_grad()  # without it ChatFace's edit keeps its decoding graph alive, gigabytes per cell
     def edit(self, module: L.LightningModule | None, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.name == REFERENCE:
             return batch["recon"]

@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from chatface.backbone_eval import backbone_pipeline
+from chatface.catalog import default_catalog
 from chatface.cli import main
 from chatface.config import load_config
 from chatface.leaderboard import run_leaderboard
@@ -195,3 +196,18 @@ def test_a_failing_method_is_recorded_as_failed_and_the_board_goes_on(tiny_world
     run_id = next(paths["markdown"].parent.glob("smile/asyrp/*/mlflow_run_id")).read_text().strip()
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and "on holiday" in run.data.tags["chatface.error"]
+
+
+def test_every_method_edits_without_keeping_a_graph(tiny_world, tmp_path):
+    """The leaderboard keeps every cell's edits for the grids: an edit that kept its autograd graph (ChatFace's
+    module edits with gradients, for training) held gigabytes per cell and ran the default board out of memory."""
+    cfg = board_cfg(tiny_world, tmp_path)
+    pipe, judges = backbone_pipeline(cfg), load_judges(cfg.judges)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    z = pipe.encode(images)
+    batch = {"z": z, "x_T": pipe.invert(images, z, 2), "image": images, "recon": images, "labels": torch.zeros(2, 25)}
+    for method in METHODS.values():
+        module = None if method.name == "reconstruction" else method.build(cfg, default_catalog()["smile"], z.shape[1])
+        if module is not None:
+            module.attach(pipe, judges).eval()
+        assert not method.edit(module, batch).requires_grad, method.name
