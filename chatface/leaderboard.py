@@ -64,11 +64,11 @@ class Board:
     parent_run_id: str
 
 
-def leaderboard_config(cfg: DictConfig) -> DictConfig:
-    """`cfg` with the mapper's face counts set to the leaderboard's: the training latents every method learns from
-    and the N test faces every method edits."""
+def leaderboard_config(cfg: DictConfig, **mapper: int) -> DictConfig:
+    """`cfg` with the mapper's face counts set to the leaderboard's (the training latents every method learns from
+    and the N test faces every method edits), and any other mapper settings given."""
     lb = cfg.leaderboard
-    merged = OmegaConf.merge(cfg, {"mapper": {"train_faces": lb.train_faces, "test_faces": lb.faces}})
+    merged = OmegaConf.merge(cfg, {"mapper": {"train_faces": lb.train_faces, "test_faces": lb.faces, **mapper}})
     OmegaConf.set_readonly(merged, True)
     return merged
 
@@ -81,8 +81,11 @@ def run_leaderboard(cfg: DictConfig) -> dict[str, Path]:
     pipe = backbone_pipeline(cfg)
     folder = Path(cfg.output_dir) / "leaderboard" / cfg.world.name
     parent = mlflow_logger(cfg, f"leaderboard-{cfg.world.name}", folder, tags={"chatface.leaderboard": "summary"})
+    # The test faces are inverted as the editor inverts a user's photo (backbone.invert_refine fixed-point steps);
+    # the training latents keep the cheaper mapper.invert_refine.
+    test_cfg = leaderboard_config(cfg, invert_refine=cfg.backbone.invert_refine)
     board = Board(cfg, pipe, load_judges(cfg.judges), mapper_latents(cfg, pipe, "train"),
-                  mapper_latents(cfg, pipe, "test"), folder, parent.run_id)
+                  mapper_latents(test_cfg, pipe, "test"), folder, parent.run_id)
     if board.train["labels"].shape[1] == 0 and any(method.name == "linear" for method in methods):
         print("[leaderboard] these faces have no attribute labels: the linear direction, which learns from labels, "
               "is left out", flush=True)

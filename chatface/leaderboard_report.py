@@ -71,7 +71,9 @@ def caption(cfg: DictConfig, cells: list, faces: int) -> str:
         f"judges; each edit is scored against its input face. A cell is the score over all faces and, in brackets, "
         f"its 95% bootstrap interval ({cfg.leaderboard.bootstrap} resamples of the faces); the best edit per "
         f"attribute is bold. The no-edit row scores the reconstruction itself ({cfg.mapper.steps}-step DDIM "
-        f"inversion and decoding): what the backbone alone changes.",
+        f"inversion with {cfg.backbone.invert_refine} fixed-point refinements, as the editor inverts a photo, and "
+        f"decoding): what the backbone alone changes; ChatFace, the StyleCLIP mapper and the linear direction edit "
+        f"from that inversion, DiffusionCLIP and Asyrp from their own.",
         "",
         "The baselines run on the shared DiffAE backbone instead of their own generators: StyleCLIP's mapper edits "
         "z_sem in place of StyleGAN's W+ (no SMS); DiffusionCLIP fine-tunes and Asyrp shifts the DiffAE UNet, "
