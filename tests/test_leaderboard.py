@@ -25,6 +25,8 @@ from lightning_modules.styleclip_mapper import StyleCLIPMapping
 from networks.judges.loading import load_judges
 from synthface.attributes import ATTRIBUTE_INDEX
 
+pytestmark = pytest.mark.slow  # the board tests train every method; the unit tests here ride along
+
 ATTRS = ("smile", "glasses")
 FACES = 4
 
