@@ -216,7 +216,8 @@ def _parser() -> argparse.ArgumentParser:
 
     command(groups, "train", _train_mapper,
             "train the mapper of attr=<name> (the same settings resume their run under "
-            "runs/mappers/<world>/<attr>/runs/), log it to MLflow; the finished mapper becomes the attribute's current one")
+            "runs/mappers/<world>/<attr>/runs/), log it to MLflow; the finished mapper becomes the attribute's "
+            "current one")
     command(groups, "grid", _mapper_grid,
             "PNG of the mapper of attr=<name> over strengths (columns) and step counts T (rows)")
     edit = command(groups, "edit", _edit, "edit one image with trained mappers", [

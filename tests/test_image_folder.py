@@ -100,7 +100,8 @@ def test_a_folder_splits_into_disjoint_train_val_and_test_images(tmp_path):
 
 def test_too_few_images_for_the_splits_is_an_error_that_says_what_to_lower(tmp_path):
     make_images(tmp_path, ["a.png", "b.png", "c.png"])
-    with pytest.raises(NotEnoughImagesError, match=r"holds 3 images; .* 2 \+ 1 \+ 1 = 4.*mapper.train_faces / val_faces"):
+    expected = r"holds 3 images; .* 2 \+ 1 \+ 1 = 4.*mapper.train_faces / val_faces"
+    with pytest.raises(NotEnoughImagesError, match=expected):
         split_folder(tmp_path, {"train": 2, "val": 1, "test": 1})
 
 
