@@ -29,7 +29,7 @@ from chatface.leaderboard_methods import REFERENCE, Method, check_methods, publi
 from chatface.leaderboard_report import write_report
 from chatface.tracking import mlflow_logger
 from chatface.train_mapper import mapper_latents
-from datamodules.latent_cache import LatentDataset, file_digest
+from datamodules.latent_cache import LatentDataset, file_digest, latent_batches
 from metrics.bootstrap import bootstrap_scores, per_face_states
 from metrics.edit_metrics import edit_metrics
 from networks.judges.loading import load_judges
@@ -121,7 +121,7 @@ def run_cell(board: Board, method: Method, entry: Attribute) -> tuple[Cell, torc
     try:
         module, origin, train_seconds = _ready(board, method, entry, cell_dir, logger)
         start = time.perf_counter()
-        edited = torch.cat([method.edit(module, part) for part in _batches(board.test, 16)])
+        edited = torch.cat([method.edit(module, part) for part in latent_batches(board.test, 16)])
         edit_seconds = (time.perf_counter() - start) / len(edited)
         scores = _scores(board, entry, edited)
     except Exception as error:
@@ -202,8 +202,3 @@ def _log_cell(logger: MLFlowLogger, method: Method, cell: Cell) -> None:
     logger.log_metrics({key: value for key, value in metrics.items() if value == value})  # NaN: nothing to log
     logger.experiment.set_tag(logger.run_id, "chatface.origin", cell.origin)
     logger.experiment.set_terminated(logger.run_id, "FINISHED")
-
-
-def _batches(latents: Latents, size: int):
-    for first in range(0, len(latents["z"]), size):
-        yield {key: value[first:first + size] for key, value in latents.items()}

@@ -11,6 +11,7 @@ from chatface.catalog import default_catalog
 from chatface.edit_grid import image_grid
 from chatface.editor import Editor, FaceLatents
 from chatface.train_mapper import mapper_dir, mapper_latents
+from datamodules.latent_cache import latent_batches
 from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import load_judges
 from networks.mapper_checkpoint import load_mapper
@@ -26,8 +27,7 @@ def evaluate_mapper(cfg: DictConfig, attr: str, strength: float = 1.0, mapper_pa
     test = mapper_latents(cfg, editor.pipe, "test")
     metrics = MetricCollection(edit_metrics(judges, attr, entry.source, entry.target))
     start = time.perf_counter()
-    for first in range(0, len(test["z"]), batch_size):
-        part = {key: value[first:first + batch_size] for key, value in test.items()}
+    for part in latent_batches(test, batch_size):
         faces = FaceLatents(part["image"], part["z"], {steps: part["x_T"]})
         metrics.update(part["recon"], editor.edit(faces, [(attr, strength)], steps), source_labels=part["labels"])
     seconds = (time.perf_counter() - start) / len(test["z"])

@@ -50,6 +50,12 @@ def cached_latents(pipe: DiffAEPipeline, backbone_file: str | Path, faces: Datas
     return latents
 
 
+def latent_batches(latents: dict[str, torch.Tensor], size: int):
+    """The cache's faces in order, `size` at a time, as dicts of the same keys."""
+    for first in range(0, len(latents["z"]), size):
+        yield {key: value[first:first + size] for key, value in latents.items()}
+
+
 class LatentDataset(Dataset):
     """Items {z, x_T, recon, image, labels} of a latent cache."""
 
