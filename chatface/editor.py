@@ -1,5 +1,8 @@
 """Editing faces with trained mappers: `z_edit = z + Σ s_i · M_i(z)`, decoded from the face's own x_T under SMS.
 
+Each mapper's offset is decoded under the SMS schedule it was trained with (kept in its file), so an edit looks
+as it did when the mapper was measured, whatever the config says now.
+
 Strength 0 gives back the reconstruction; a larger strength a stronger edit; fewer steps T a stronger edit with
 less detail. An image is inverted once per step count and its latents kept, so a chat that re-renders the same
 face never re-inverts (and never re-encodes an edited image, which would drift).
@@ -16,8 +19,8 @@ from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.registry import model_name, registered_mapper_file
 from diffusion import DiffAEPipeline
-from diffusion.sms import sms_conditions
-from networks.mapper import LatentMapper, apply_edits
+from diffusion.sms import edit_conditions
+from networks.mapper import LatentMapper
 from networks.mapper_checkpoint import load_mapper
 
 Edits = list[tuple[str, float]]
@@ -36,7 +39,23 @@ def mapper_file(cfg: DictConfig, attr: str) -> Path:
     return mapper_dir(cfg, attr) / "mapper.safetensors"
 
 
-def find_mapper(cfg: DictConfig, attr: str) -> LatentMapper:
+@dataclass(frozen=True)
+class TrainedMapper:
+    """A mapper and the SMS schedule it was trained under."""
+
+    mapper: LatentMapper
+    sms: str = "linear"
+    sms_param: float = 0.5
+
+
+def read_trained_mapper(path: str | Path, cfg: DictConfig) -> TrainedMapper:
+    """The mapper in `path` with its own schedule (the config's for a file that does not name one)."""
+    mapper, info = load_mapper(path)
+    schedule = info.get("sms", cfg.mapper.sms.value)
+    return TrainedMapper(mapper, schedule, float(info.get("sms_param", cfg.mapper.sms_param)))
+
+
+def find_mapper(cfg: DictConfig, attr: str) -> TrainedMapper:
     """The registered mapper `chatface-<world>-<attr>` (a sweep's best) when the registry has one, else the one
     `make train` wrote under runs/mappers/."""
     default_catalog()[attr]  # an unknown attribute fails with suggestions
@@ -47,7 +66,7 @@ def find_mapper(cfg: DictConfig, attr: str) -> LatentMapper:
                                  f"{model_name(cfg, attr)!r} and {path} does not exist); train it with "
                                  f"`make train ATTR={attr} WORLD={world}` or sweep with "
                                  f"`make sweep ATTR={attr} WORLD={world}`")
-    return load_mapper(path)[0]
+    return read_trained_mapper(path, cfg)
 
 
 @dataclass
@@ -62,23 +81,20 @@ class FaceLatents:
 class Editor:
     """`find(attr)` gives the mapper of an attribute; each is looked up once, when an edit first needs it."""
 
-    def __init__(self, pipe: DiffAEPipeline, find: Callable[[str], LatentMapper], sms: str = "linear",
-                 sms_param: float = 0.5, refine: int = 4) -> None:
-        self.pipe, self.find, self.mappers = pipe, find, {}
-        self.sms, self.sms_param, self.refine = sms, sms_param, refine
+    def __init__(self, pipe: DiffAEPipeline, find: Callable[[str], TrainedMapper], refine: int = 4) -> None:
+        self.pipe, self.find, self.mappers, self.refine = pipe, find, {}, refine
 
     @classmethod
     def from_config(cls, cfg: DictConfig, attributes: list[str] = (),
-                    find: Callable[[str], LatentMapper] | None = None) -> "Editor":
+                    find: Callable[[str], TrainedMapper] | None = None) -> "Editor":
         """An editor over the config's backbone and (unless `find` says otherwise) its trained mappers;
         `attributes` are checked at once."""
-        editor = cls(backbone_pipeline(cfg), find or (lambda attr: find_mapper(cfg, attr)), cfg.mapper.sms.value,
-                     cfg.mapper.sms_param, cfg.backbone.invert_refine)
+        editor = cls(backbone_pipeline(cfg), find or (lambda attr: find_mapper(cfg, attr)), cfg.backbone.invert_refine)
         for attr in attributes:
             editor.mapper(attr)
         return editor
 
-    def mapper(self, attr: str) -> LatentMapper:
+    def mapper(self, attr: str) -> TrainedMapper:
         if attr not in self.mappers:
             self.mappers[attr] = self.find(attr)
         return self.mappers[attr]
@@ -96,6 +112,7 @@ class Editor:
     @torch.no_grad()
     def edit(self, faces: FaceLatents, edits: Edits, steps: int = 8) -> torch.Tensor:
         """Edited images in [-1, 1] for a list of (attribute, strength)."""
-        z_edit = apply_edits(faces.z, [(self.mapper(attr), strength) for attr, strength in edits])
-        conditions = sms_conditions(faces.z, z_edit, self.sms, steps, self.sms_param)
+        trained = [(self.mapper(attr), strength) for attr, strength in edits]
+        offsets = [(strength * m.mapper(faces.z), m.sms, m.sms_param) for m, strength in trained]
+        conditions = edit_conditions(faces.z, offsets, steps)
         return self.pipe.decode(self.x_T(faces, steps), conditions, steps)

@@ -9,19 +9,18 @@ from torchmetrics import MetricCollection
 
 from chatface.catalog import default_catalog
 from chatface.edit_grid import image_grid
-from chatface.editor import Editor, FaceLatents
+from chatface.editor import Editor, FaceLatents, read_trained_mapper
 from chatface.train_mapper import mapper_dir, mapper_latents
 from datamodules.latent_cache import latent_batches
 from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import load_judges
-from networks.mapper_checkpoint import load_mapper
 
 
 def evaluate_mapper(cfg: DictConfig, attr: str, strength: float = 1.0, mapper_path: str | None = None,
                     batch_size: int = 32) -> dict[str, float]:
     """edit_success, leakage, id, sc, sdir (and seconds per face) of `attr` at `strength` on the test faces, for
     the attribute's current mapper or the mapper file `mapper_path`."""
-    find = (lambda name: load_mapper(mapper_path)[0]) if mapper_path else None
+    find = (lambda name: read_trained_mapper(mapper_path, cfg)) if mapper_path else None
     editor, judges = Editor.from_config(cfg, [attr], find), load_judges(cfg.judges)
     entry, steps = default_catalog()[attr], cfg.mapper.steps
     test = mapper_latents(cfg, editor.pipe, "test")

@@ -41,8 +41,3 @@ class LatentMapper(nn.Module):
         for layer in self.layers[:-1]:
             h = F.leaky_relu(layer(h), 0.2)
         return self.output_scale * self.layers[-1](h)
-
-
-def apply_edits(z: torch.Tensor, edits: list[tuple[LatentMapper, float]]) -> torch.Tensor:
-    """z + Σ s_i · M_i(z): several attributes compose by adding their scaled offsets."""
-    return z + sum((strength * mapper(z) for mapper, strength in edits), torch.zeros_like(z))

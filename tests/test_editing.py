@@ -19,11 +19,11 @@ from chatface.chat_editing import plan_renderer
 from chatface.cli import main
 from chatface.config import load_config
 from chatface.edit_image import EditsSyntaxError, edit_image, parse_edits
-from chatface.editor import Editor, MapperMissingError, find_mapper, mapper_file
+from chatface.editor import Editor, MapperMissingError, TrainedMapper, find_mapper, mapper_file
 from chatface.images import load_image, save_image, to_tensor
 from chatface.train_mapper import train_mapper
 from datamodules.synthface import SynthFaceDataset
-from diffusion.sms import sms_conditions
+from diffusion.sms import sms_weights
 from conftest import save_live_backbone
 from networks.mapper import LatentMapper
 from networks.mapper_checkpoint import load_mapper, save_mapper
@@ -77,7 +77,8 @@ def editor(world) -> SimpleNamespace:
     pipe = backbone_pipeline(world.cfg)
     images = synth_faces(2)
     dim = pipe.encode(images).shape[1]
-    mappers = {"smile": random_mapper(dim, 0), "glasses": random_mapper(dim, 1), "untrained": LatentMapper(dim, 32)}
+    mappers = {"smile": TrainedMapper(random_mapper(dim, 0)), "glasses": TrainedMapper(random_mapper(dim, 1), "none"),
+               "untrained": TrainedMapper(LatentMapper(dim, 32))}
     return SimpleNamespace(pipe=pipe, images=images, mappers=mappers,
                            editor=Editor(pipe, mappers.__getitem__, refine=0))
 
@@ -101,9 +102,10 @@ def test_edits_of_two_attributes_compose(editor):
     pipe, x, steps = editor.pipe, editor.images, 4
     faces = editor.editor.latents(x)
     both = editor.editor.edit(faces, [("smile", 1.0), ("glasses", 0.5)], steps)
-    z = faces.z
-    z_edit = z + editor.mappers["smile"](z) + 0.5 * editor.mappers["glasses"](z)
-    expected = pipe.decode(faces.x_T[steps], sms_conditions(z, z_edit, "linear", steps), steps)
+    z, smile, glasses = faces.z, editor.mappers["smile"].mapper, editor.mappers["glasses"].mapper
+    weights = sms_weights("linear", steps)  # smile's schedule; glasses was trained without SMS
+    conditions = [z + (1 - v) * smile(z) + 0.5 * glasses(z) for v in weights]
+    expected = pipe.decode(faces.x_T[steps], conditions, steps)
     assert torch.allclose(both, expected, atol=1e-5)
     for single in ([("smile", 1.0)], [("glasses", 0.5)]):
         assert (editor.editor.edit(faces, single, steps) - both).abs().mean() > 1e-4
@@ -138,8 +140,9 @@ def test_unknown_attribute_is_an_error_with_a_suggestion(world, lookup):
 @pytest.mark.slow
 def test_find_mapper_loads_the_trained_mapper(smile):
     found = find_mapper(smile.cfg, "smile")
-    saved, _ = load_mapper(mapper_file(smile.cfg, "smile"))
-    assert all(torch.equal(a, b) for a, b in zip(found.state_dict().values(), saved.state_dict().values()))
+    saved, info = load_mapper(mapper_file(smile.cfg, "smile"))
+    assert all(torch.equal(a, b) for a, b in zip(found.mapper.state_dict().values(), saved.state_dict().values()))
+    assert (found.sms, found.sms_param) == (info["sms"], info["sms_param"])
 
 
 # --- parse_edits --------------------------------------------------------------------------------------------------

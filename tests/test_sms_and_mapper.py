@@ -9,13 +9,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from chatface.config import SmsSchedule, load_config
-from diffusion.sms import SCHEDULES, sms_conditions, sms_weights
+from diffusion.sms import SCHEDULES, edit_conditions, sms_conditions, sms_weights
 from losses import clip_direction_loss, identity_loss, preservation_loss
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
 from networks.judges.synth import HALF
 from networks.judges.synth_nets import ConvEncoder, tiny_clip, tiny_clip_tokenizer
-from networks.mapper import EqualLinear, LatentMapper, apply_edits
+from networks.mapper import EqualLinear, LatentMapper
 from networks.mapper_checkpoint import MapperLoadError, load_mapper, save_mapper
 
 DIM = 16
@@ -114,33 +114,32 @@ def test_untrained_mapper_edits_nothing():
     mapper = LatentMapper(DIM, width=8)
     z = latents()
     assert torch.equal(mapper(z), torch.zeros_like(z))
-    assert torch.equal(apply_edits(z, [(mapper, 1.0)]), z)
 
 
 def test_strength_zero_reproduces_z_even_for_a_trained_mapper():
     z = latents()
-    assert torch.equal(apply_edits(z, [(trained_like(0), 0.0)]), z)
-    assert torch.equal(apply_edits(z, []), z)
+    for conditions in (edit_conditions(z, [(0.0 * trained_like(0)(z), "none", 0.5)], 4), edit_conditions(z, [], 4)):
+        assert all(torch.equal(c, z) for c in conditions)
+
+
+def test_one_edit_is_decoded_under_its_own_schedule_as_sms_conditions_says():
+    z, offset = latents(), trained_like(0)(latents())
+    for schedule in ("linear", "cosine", "step", "none"):
+        expected = sms_conditions(z, z + offset, schedule, 6, 0.3)
+        assert all(torch.allclose(a, b, atol=1e-6)
+                   for a, b in zip(edit_conditions(z, [(offset, schedule, 0.3)], 6), expected))
+
+
+def test_edits_under_different_schedules_add_up_step_by_step():
+    z, smile, glasses = latents(), trained_like(0)(latents()), trained_like(1)(latents())
+    conditions = edit_conditions(z, [(smile, "linear", 0.5), (glasses, "none", 0.5)], 5)
+    assert torch.allclose(conditions[0], z + smile + glasses, atol=1e-6)  # first step: both edits whole
+    assert torch.allclose(conditions[-1], z + glasses, atol=1e-6)  # last: SMS has handed smile back to z
 
 
 def test_a_trained_mapper_moves_z():
     z = latents()
-    assert not torch.allclose(apply_edits(z, [(trained_like(0), 1.0)]), z)
-
-
-def test_strength_scales_the_offset_linearly():
-    mapper, z = trained_like(0), latents()
-    offset = apply_edits(z, [(mapper, 1.0)]) - z
-    for strength in (-1.0, 0.5, 2.0):
-        assert torch.allclose(apply_edits(z, [(mapper, strength)]) - z, strength * offset, atol=1e-5)
-
-
-def test_edits_of_several_mappers_add_their_offsets():
-    smile, glasses, z = trained_like(0), trained_like(1), latents()
-    both = apply_edits(z, [(smile, 1.0), (glasses, 0.5)])
-    assert torch.allclose(both, z + smile(z) + 0.5 * glasses(z), atol=1e-5)
-    assert torch.allclose(both - z, (apply_edits(z, [(smile, 1.0)]) - z) + (apply_edits(z, [(glasses, 0.5)]) - z),
-                          atol=1e-5)
+    assert trained_like(0)(z).abs().max() > 1e-3
 
 
 def test_mapper_sees_z_normalised_so_its_edit_does_not_depend_on_the_scale_of_z():

@@ -250,10 +250,11 @@ def test_the_best_trial_is_registered_and_edit_uses_it(swept, tmp_path):
     best = summary["best_trial"]["number"]
     assert version.run_id == study.trials[best].user_attrs["mlflow_run_id"]
     assert not (Path(cfg.output_dir) / "mappers").exists()  # nothing but the registry holds a smile mapper
-    mapper = find_mapper(cfg, "smile")
-    trained, _ = load_mapper(Path(summary["folder"]) / f"trial-{best:03d}" / "mapper.safetensors")
-    for ours, theirs in zip(mapper.state_dict().values(), trained.state_dict().values()):
+    found = find_mapper(cfg, "smile")
+    trained, info = load_mapper(Path(summary["folder"]) / f"trial-{best:03d}" / "mapper.safetensors")
+    for ours, theirs in zip(found.mapper.state_dict().values(), trained.state_dict().values()):
         assert torch.equal(ours, theirs)
+    assert (found.sms, found.sms_param) == (info["sms"], info["sms_param"]), "edits decode under the trial's SMS"
     from PIL import Image
 
     image = tmp_path / "face.png"
