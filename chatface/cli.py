@@ -59,6 +59,12 @@ def _eval_backbone(args, cfg) -> None:
     from chatface.backbone_eval import evaluate_backbone
 
     result = evaluate_backbone(cfg, faces=args.faces)
+    if args.oracle_faces and cfg.judges.attributes:
+        from chatface.backbone_oracle import oracle_edit_success
+
+        per_attribute = oracle_edit_success(cfg, faces=args.oracle_faces)
+        result["oracle_edit_success"] = round(sum(per_attribute.values()) / len(per_attribute), 3)
+        result["oracle_edit_success_per_attr"] = per_attribute
     print(json.dumps(result, indent=None if args.json else 2))
 
 
@@ -199,9 +205,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = groups.add_parser("eval", help="measure networks on held-out faces").add_subparsers(
         dest="command", required=True)
     ev = command(evaluate, "backbone", _eval_backbone,
-                 "psnr_T20, psnr_T8 (invert + decode), psnr_semantic (z_sem with random x_T), seconds per image")
+                 "psnr_T20, psnr_T8 (invert + decode), psnr_semantic (z_sem with random x_T), seconds per image; "
+                 "in the synth world also oracle_edit_success: how often the z_sem of the face with an attribute "
+                 "switched on, decoded from the face's own x_T (T = 8), shows it (the ceiling for any mapper)")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.add_argument("--faces", type=int, default=256, help="held-out test faces to use")
+    ev.add_argument("--oracle-faces", type=int, default=64, help="held-out faces for the oracle edit; 0 skips it")
 
     ej = command(evaluate, "judges", _eval_judges,
                  "clip_zero_shot_acc, clip_direction_top1, id_roc_auc, id_tar_at_far_1e-3, parser_miou, "

@@ -53,6 +53,9 @@ class PretrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 100
     preview_every: int = 250  # steps between semantic-decoding PSNR measurements
+    run_name: str = "backbone"  # checkpoints in <output_dir>/<run_name>/<world>/, and the MLflow run's name
+    init_weights: str = ""  # start a fresh run from these exported weights (a fine-tuning stage); "": random
+    attribute_weight: float = 0.0  # > 0: a linear probe teaches z_sem the SynthFace labels (see BackbonePretraining)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torchmetrics.classification import BinaryAUROC, MulticlassJaccardIndex
 
 from chatface.catalog import default_catalog
-from datamodules.synthface import SynthFaceDataset
+from datamodules.synthface import SynthFaceDataset, render_faces
 from networks.judges.loading import Judges, load_judges
 from synthface import ATTRIBUTES, NUM_CLASSES
 from synthface.captions import NOUN_PHRASES
@@ -18,18 +18,12 @@ from synthface.captions import NOUN_PHRASES
 FAR = 1e-3
 
 
-def _render(faces) -> tuple[torch.Tensor, torch.Tensor]:
-    images, masks = zip(*(face.render(64) for face in faces))
-    images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    return images, torch.from_numpy(np.stack(masks)).long()
-
-
 @torch.no_grad()
 def evaluate_judges(cfg: DictConfig, identities: int = 256) -> dict[str, float]:
     judges = load_judges(cfg.judges)
     dataset = SynthFaceDataset("test", 2 * identities, identities, cfg.world.image_size)
     faces = [dataset.face(i) for i in range(len(dataset))]
-    images, masks = _render(faces)
+    images, masks = render_faces(faces)
     labels = torch.tensor(np.stack([[name in face.attributes for name in ATTRIBUTES] for face in faces]))
     return {
         "clip_zero_shot_acc": clip_zero_shot_accuracy(judges, images, labels),
@@ -59,7 +53,7 @@ def clip_direction_top1(judges: Judges, faces, images: torch.Tensor) -> float:
     highest cosine with the image difference among all SynthFace attributes' directions?"""
     catalog, rng = default_catalog(), np.random.default_rng(0)
     targets = [str(rng.choice([n for n in ATTRIBUTES if n not in face.attributes])) for face in faces]
-    edited, _ = _render([face.with_attribute(name) for face, name in zip(faces, targets)])
+    edited, _ = render_faces([face.with_attribute(name) for face, name in zip(faces, targets)])
     delta = judges.clip.encode_image(edited) - judges.clip.encode_image(images)
     directions = torch.stack([judges.clip.text_direction(catalog[n].source, catalog[n].target) for n in ATTRIBUTES])
     best = (delta @ directions.T).argmax(dim=1)

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from chatface.tracking import mlflow_logger
 from datamodules.synthface import SynthFaceDataModule
 from lightning_modules.backbone import BackbonePretraining
-from networks.diffae.checkpoint import save_backbone
+from networks.diffae.checkpoint import load_backbone, save_backbone
 
 
 def synthface_datamodule(cfg: DictConfig) -> SynthFaceDataModule:
@@ -22,19 +22,21 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     """Train (or resume) the backbone, then export its EMA weights to `backbone.weights`."""
     L.seed_everything(cfg.trainer.seed)
     p = cfg.backbone.pretrain
-    run_dir = Path(cfg.output_dir) / "backbone" / cfg.world.name
+    run_dir = Path(cfg.output_dir) / p.run_name / cfg.world.name
     module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
-                                 p.ema_decay, cfg.trainer.channels_last)
+                                 p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=p.preview_every,
         check_val_every_n_epoch=None, limit_val_batches=1, num_sanity_val_steps=0,
-        logger=mlflow_logger(cfg, "backbone", run_dir),
+        logger=mlflow_logger(cfg, p.run_name, run_dir),
         callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=p.checkpoint_every, save_last=True,
                                    save_top_k=0)],
     )
     last = run_dir / "last.ckpt"
+    if p.init_weights and not last.exists():
+        module.start_from(load_backbone(p.init_weights, cfg.backbone.preset)[0])
     trainer.fit(module, datamodule=synthface_datamodule(cfg), ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:
         save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)

@@ -46,6 +46,14 @@ class SynthFaceDataset(Dataset):
         }
 
 
+def render_faces(faces, image_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images in [-1, 1] (B,3,H,W) and class maps (B,H,W) of SynthFace `Face`s, e.g. faces with an attribute
+    switched on."""
+    images, masks = zip(*(face.render(image_size) for face in faces))
+    images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    return images, torch.from_numpy(np.stack(masks)).long()
+
+
 class SynthFaceDataModule(L.LightningDataModule):
     def __init__(self, image_size: int = 64, batch_size: int = 32, num_workers: int = 1,
                  train_identities: int = 10_000, train_samples: int = 1_000_000, val_faces: int = 256,

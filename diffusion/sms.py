@@ -34,6 +34,7 @@ def sms_conditions(z: torch.Tensor, z_edit: torch.Tensor, schedule: str, steps: 
 def edit_conditions(z: torch.Tensor, edits: list[tuple[torch.Tensor, str, float]],
                     steps: int) -> list[torch.Tensor]:
     """Several edits `(offset, schedule, param)`, each under its own schedule: step k gets
-    `z + Σ_i (1 − v_k^(i)) · offset_i`. With one edit this is `sms_conditions(z, z + offset, schedule, steps, param)`."""
+    `z + Σ_i (1 − v_k^(i)) · offset_i`. With one edit this is `sms_conditions(z, z + offset, schedule, steps,
+    param)`."""
     weighted = [(offset, sms_weights(schedule, steps, param)) for offset, schedule, param in edits]
     return [z + sum(((1 - v[k]) * offset for offset, v in weighted), torch.zeros_like(z)) for k in range(steps)]

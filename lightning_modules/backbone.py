@@ -2,6 +2,11 @@
 
 The checkpoint holds `model.*` and `ema_model.*` like the official DiffAE checkpoints; the EMA weights are the
 ones to use. Validation measures semantic decoding (z_sem with a random x_T), the property editing relies on.
+
+`attribute_weight` > 0 adds a linear probe from z_sem to the SynthFace attribute labels (binary cross-entropy).
+Without it, a small backbone trained for two CPU hours learns colours and layout in z_sem but not a smile or
+make-up (a mouth is a few pixels of denoising loss), so no z_sem edit could show them; the official DiffAE learns
+them unsupervised from far more training. The probe lives here, not in the exported network.
 """
 
 import copy
@@ -9,17 +14,19 @@ import copy
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from diffusion import DDIMScheduler, DiffAEPipeline
 from lightning_modules.ema import update_ema
 from metrics.psnr import psnr
 from networks.diffae import DiffAE, preset
+from synthface import ATTRIBUTES
 
 
 class BackbonePretraining(L.LightningModule):
     def __init__(self, preset_name: str = "synth64", prediction: str = "v", lr: float = 3e-4,
                  warmup_steps: int = 200, ema_decay: float = 0.999, channels_last: bool = True,
-                 semantic_steps: int = 20):
+                 semantic_steps: int = 20, attribute_weight: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.model = DiffAE(preset(preset_name))
@@ -28,6 +35,12 @@ class BackbonePretraining(L.LightningModule):
             self.model.to(memory_format=torch.channels_last)
             self.ema_model.to(memory_format=torch.channels_last)
         self.scheduler = DDIMScheduler(prediction=prediction)
+        self.attribute_probe = nn.Linear(self.model.arch.z_dim, len(ATTRIBUTES)) if attribute_weight > 0 else None
+
+    def start_from(self, trained: DiffAE) -> None:
+        """Fine-tune: both the trained and the EMA weights begin as `trained`'s."""
+        self.model.load_state_dict(trained.state_dict())
+        self.ema_model.load_state_dict(trained.state_dict())
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
@@ -37,8 +50,14 @@ class BackbonePretraining(L.LightningModule):
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.scheduler.num_train_steps, (x0.shape[0],), device=x0.device)
         x_t = self.scheduler.add_noise(x0, noise, t)
-        out = self.model(x_t, t, self.model.encode(x0))
+        z_sem = self.model.encode(x0)
+        out = self.model(x_t, t, z_sem)
         loss = F.mse_loss(out.float(), self.scheduler.target(x0, noise, t))
+        self.log("train/denoising", loss)
+        if self.attribute_probe is not None:
+            probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), batch["labels"].float())
+            self.log("train/attribute_probe", probe)
+            loss = loss + self.hparams.attribute_weight * probe
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -55,7 +74,7 @@ class BackbonePretraining(L.LightningModule):
         self.log("val/psnr_semantic", psnr(semantic, x0).mean(), prog_bar=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
         warmup = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / self.hparams.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}

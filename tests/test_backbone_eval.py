@@ -1,5 +1,6 @@
 """`chatface eval backbone` and `chatface backbone preview` run end to end; the shipped backbone reconstructs."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import torch
 from PIL import Image
 
 from chatface.backbone_eval import backbone_pipeline, backbone_preview, evaluate_backbone, held_out_faces
+from chatface.backbone_oracle import oracle_edit_success
+from chatface.cli import main
 from chatface.config import load_config
 from metrics.psnr import psnr
 from networks.diffae import DiffAE, preset
@@ -16,11 +19,16 @@ SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "synth" / "backbone.
 
 
 @pytest.fixture
-def tiny_backbone_config(tmp_path):
+def tiny_backbone_overrides(tmp_path) -> list[str]:
     torch.manual_seed(0)
     weights = tmp_path / "tiny.safetensors"
     save_backbone(DiffAE(preset("synth64_tiny")), weights, "synth64_tiny", "v")
-    return load_config([f"backbone.weights={weights}", "backbone.preset=synth64_tiny", "backbone.invert_refine=1"])
+    return [f"backbone.weights={weights}", "backbone.preset=synth64_tiny", "backbone.invert_refine=1"]
+
+
+@pytest.fixture
+def tiny_backbone_config(tiny_backbone_overrides):
+    return load_config(tiny_backbone_overrides)
 
 
 def test_eval_reports_every_figure(tiny_backbone_config):
@@ -44,3 +52,27 @@ def test_shipped_backbone_inverts_and_decodes_back():
         z_sem = pipe.encode(x)
         reconstruction = pipe.decode(pipe.invert(x, z_sem, 20, cfg.backbone.invert_refine), z_sem, 20)
     assert psnr(reconstruction, x).mean() > 27
+
+
+def test_oracle_edit_reports_a_share_per_attribute(tiny_backbone_config):
+    result = oracle_edit_success(tiny_backbone_config, faces=6, attributes=("glasses", "smile"))
+    assert set(result) == {"glasses", "smile"}
+    assert all(0.0 <= share <= 1.0 for share in result.values())
+
+
+def test_oracle_edit_needs_an_attribute_judge():
+    with pytest.raises(ValueError, match="attribute judge"):
+        oracle_edit_success(load_config(["judges.attributes=''"]), faces=2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+def test_shipped_backbone_follows_z_sem_for_hair_colour():
+    assert oracle_edit_success(load_config(), faces=16, attributes=("blond_hair",))["blond_hair"] >= 0.8
+
+
+def test_eval_backbone_command_prints_the_oracle_beside_the_psnr(tiny_backbone_overrides, capsys):
+    assert main(["eval", "backbone", "--json", "--faces", "2", "--oracle-faces", "4", *tiny_backbone_overrides]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"psnr_T8", "oracle_edit_success", "oracle_edit_success_per_attr"} <= set(result)
+    assert len(result["oracle_edit_success_per_attr"]) == 6

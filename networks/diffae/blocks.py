@@ -66,7 +66,8 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, out_channels: int, embed_channels: int | None, cond_channels: int | None,
                  dropout: float = 0.0, resample: str | None = None):
         super().__init__()
-        self.in_layers = nn.Sequential(normalization(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.in_layers = nn.Sequential(normalization(channels), nn.SiLU(),
+                                       nn.Conv2d(channels, out_channels, 3, padding=1))
         self.resample = Resample(resample)
         self.conditioned = embed_channels is not None
         if self.conditioned:
