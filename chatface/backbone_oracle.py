@@ -6,15 +6,13 @@ attribute judge whether the attribute shows. Where it does not, the decoder foll
 attribute, and no mapper trained on this backbone can make it appear.
 """
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from chatface.backbone_eval import backbone_pipeline, held_out_faces
-from datamodules.synthface import render_faces
+from datamodules.synthface import face_labels, render_faces
 from metrics.attribute_edit import AttributeEditAccuracy
 from networks.judges.loading import load_judges
-from synthface import to_labels
 
 EDITED_ATTRIBUTES = ("smile", "glasses", "curly_hair", "blond_hair", "makeup", "beard")  # issue #5's six
 
@@ -35,10 +33,6 @@ def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
         x_T = pipe.invert(source, pipe.encode(source), steps, cfg.backbone.invert_refine)
         oracle = pipe.decode(x_T, pipe.encode(target), steps)
         success = AttributeEditAccuracy(judge, attr)
-        success.update(source, oracle, source_labels=_labels(lacking))
+        success.update(source, oracle, source_labels=face_labels(lacking))
         result[attr] = round(success.compute().item(), 3)
     return result
-
-
-def _labels(faces) -> torch.Tensor:
-    return torch.from_numpy(np.stack([to_labels(face.attributes) for face in faces]))

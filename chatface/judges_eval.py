@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torchmetrics.classification import BinaryAUROC, MulticlassJaccardIndex
 
 from chatface.catalog import default_catalog
-from datamodules.synthface import SynthFaceDataset, render_faces
+from datamodules.synthface import SynthFaceDataset, face_labels, render_faces
 from networks.judges.loading import Judges, load_judges
 from synthface import ATTRIBUTES, NUM_CLASSES
 from synthface.captions import NOUN_PHRASES
@@ -24,7 +24,7 @@ def evaluate_judges(cfg: DictConfig, identities: int = 256) -> dict[str, float]:
     dataset = SynthFaceDataset("test", 2 * identities, identities, cfg.world.image_size)
     faces = [dataset.face(i) for i in range(len(dataset))]
     images, masks = render_faces(faces)
-    labels = torch.tensor(np.stack([[name in face.attributes for name in ATTRIBUTES] for face in faces]))
+    labels = face_labels(faces).bool()
     return {
         "clip_zero_shot_acc": clip_zero_shot_accuracy(judges, images, labels),
         "clip_direction_top1": clip_direction_top1(judges, faces[:identities], images[:identities]),

@@ -54,6 +54,11 @@ def render_faces(faces, image_size: int = 64) -> tuple[torch.Tensor, torch.Tenso
     return images, torch.from_numpy(np.stack(masks)).long()
 
 
+def face_labels(faces) -> torch.Tensor:
+    """(B, A) 0/1 attribute labels of SynthFace `Face`s, in ATTRIBUTES order."""
+    return torch.from_numpy(np.stack([to_labels(face.attributes) for face in faces]))
+
+
 class SynthFaceDataModule(L.LightningDataModule):
     def __init__(self, image_size: int = 64, batch_size: int = 32, num_workers: int = 1,
                  train_identities: int = 10_000, train_samples: int = 1_000_000, val_faces: int = 256,
