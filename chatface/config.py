@@ -56,6 +56,8 @@ class PretrainConfig:
     run_name: str = "backbone"  # checkpoints in <output_dir>/<run_name>/<world>/, and the MLflow run's name
     init_weights: str = ""  # start a fresh run from these exported weights (a fine-tuning stage); "": random
     attribute_weight: float = 0.0  # > 0: a linear probe teaches z_sem the SynthFace labels (see BackbonePretraining)
+    edit_weight: float = 0.0  # > 0: the denoiser learns to follow z_sem over x_t on counterfactual pairs (same)
+    encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this
 
 
 @dataclass
@@ -69,7 +71,7 @@ class BackboneConfig:
 
 @dataclass
 class JudgeSteps:
-    clip: int = 1100
+    clip: int = 1600
     identity: int = 2500
     parser: int = 1500
     attributes: int = 1400
@@ -82,6 +84,7 @@ class JudgePretrainConfig:
     val_faces: int = 1_024  # two faces per val identity: the identity judge's verification pairs
     batch_size: int = 64
     clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
+    clip_direction_weight: float = 1.0  # > 0: CLIP also learns text directions from counterfactual pairs
     lr: float = 2e-3
     steps: JudgeSteps = field(default_factory=JudgeSteps)
     val_every: int = 250

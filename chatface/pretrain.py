@@ -12,10 +12,10 @@ from lightning_modules.backbone import BackbonePretraining
 from networks.diffae.checkpoint import load_backbone, save_backbone
 
 
-def synthface_datamodule(cfg: DictConfig) -> SynthFaceDataModule:
+def synthface_datamodule(cfg: DictConfig, counterfactual: bool = False) -> SynthFaceDataModule:
     d = cfg.data
     return SynthFaceDataModule(cfg.world.image_size, d.batch_size, d.num_workers, d.train_identities,
-                               d.train_samples, d.val_faces, d.test_faces)
+                               d.train_samples, d.val_faces, d.test_faces, counterfactual)
 
 
 def pretrain_backbone(cfg: DictConfig) -> Path:
@@ -24,7 +24,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     p = cfg.backbone.pretrain
     run_dir = Path(cfg.output_dir) / p.run_name / cfg.world.name
     module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
-                                 p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight)
+                                 p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight,
+                                 edit_weight=p.edit_weight, encoder_lr_scale=p.encoder_lr_scale)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,
@@ -37,7 +38,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     last = run_dir / "last.ckpt"
     if p.init_weights and not last.exists():
         module.start_from(load_backbone(p.init_weights, cfg.backbone.preset)[0])
-    trainer.fit(module, datamodule=synthface_datamodule(cfg), ckpt_path=last if last.exists() else None)
+    trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual=p.edit_weight > 0),
+                ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:
         save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)
     return Path(cfg.backbone.weights)

@@ -33,10 +33,10 @@ def judge_sizes(kind: str, image_size: int) -> dict:
     }[kind]
 
 
-def judge_cache(cfg: DictConfig, split: str) -> Path:
+def judge_cache(cfg: DictConfig, split: str, counterfactual: bool = False) -> Path:
     p = cfg.judges.pretrain
     faces, identities = (p.train_faces, p.train_identities) if split == "train" else (p.val_faces, p.val_faces // 2)
-    dataset = SynthFaceDataset(split, faces, identities, cfg.world.image_size)
+    dataset = SynthFaceDataset(split, faces, identities, cfg.world.image_size, counterfactual)
     return render_cache(dataset, Path(cfg.output_dir) / "judges" / "cache")
 
 
@@ -45,7 +45,9 @@ def _module(cfg: DictConfig, kind: str) -> JudgeTraining:
     args = dict(sizes=judge_sizes(kind, cfg.world.image_size), lr=p.lr)
     if kind == "identity":
         return IdentityTraining(num_identities=p.train_identities, **args)
-    return {"clip": ClipTraining, "parser": ParserTraining, "attributes": AttributeTraining}[kind](**args)
+    if kind == "clip":
+        return ClipTraining(direction_weight=p.clip_direction_weight, **args)
+    return {"parser": ParserTraining, "attributes": AttributeTraining}[kind](**args)
 
 
 def pretrain_judge(cfg: DictConfig, kind: str, train: Path, val: Path) -> Path:
@@ -70,5 +72,10 @@ def pretrain_judge(cfg: DictConfig, kind: str, train: Path, val: Path) -> Path:
 
 
 def pretrain_judges(cfg: DictConfig, kinds: tuple[str, ...] = KINDS) -> list[Path]:
-    train, val = judge_cache(cfg, "train"), judge_cache(cfg, "val")
-    return [pretrain_judge(cfg, kind, train, val) for kind in kinds]
+    """The CLIP judge learns from counterfactual pairs (when its direction loss is on), the others from faces."""
+    paths = []
+    for kind in kinds:
+        counterfactual = kind == "clip" and cfg.judges.pretrain.clip_direction_weight > 0
+        train, val = (judge_cache(cfg, split, counterfactual) for split in ("train", "val"))
+        paths.append(pretrain_judge(cfg, kind, train, val))
+    return paths

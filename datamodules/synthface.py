@@ -2,6 +2,8 @@
 
 Every item is a pure function of its split and index, so runs are reproducible and DDP ranks agree.
 Train identities are 0..n-1; val and test identities come from separate id ranges.
+With `counterfactual=True` an item also holds the same face with one attribute (drawn from its seed) flipped:
+the pairs that the backbone's edit-following loss and the CLIP judge's direction loss learn from.
 """
 
 import lightning as L
@@ -10,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from synthface import sample_face, to_labels
+from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from synthface.captions import caption
 
 SPLIT_IDENTITY_BASE = {"train": 0, "val": 10_000_000, "test": 20_000_000}
@@ -17,18 +20,20 @@ SPLIT_SEED_BASE = {"train": 0, "val": 1 << 40, "test": 2 << 40}
 
 
 class SynthFaceDataset(Dataset):
-    def __init__(self, split: str, length: int, identities: int, image_size: int = 64):
+    def __init__(self, split: str, length: int, identities: int, image_size: int = 64, counterfactual: bool = False):
         if split not in SPLIT_IDENTITY_BASE:
             raise ValueError(f"split must be one of {list(SPLIT_IDENTITY_BASE)}, got {split!r}")
         self.split, self.length, self.identities, self.image_size = split, length, identities, image_size
+        self.counterfactual = counterfactual
 
     def __len__(self) -> int:
         return self.length
 
     @property
     def cache_key(self) -> str:
-        """Names these faces for the latent cache."""
-        return f"{self.split}-{self.length}x{self.identities}-{self.image_size}px"
+        """Names these faces for the latent and image caches."""
+        counterfactual = "-counterfactual" if self.counterfactual else ""
+        return f"{self.split}-{self.length}x{self.identities}-{self.image_size}px{counterfactual}"
 
     def face(self, index: int):
         identity = SPLIT_IDENTITY_BASE[self.split] + index % self.identities
@@ -37,13 +42,34 @@ class SynthFaceDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         face = self.face(index)
         image, mask = face.render(self.image_size)
-        return {
-            "image": torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0),
+        item = {
+            "image": _to_tensor(image),
             "mask": torch.from_numpy(mask).long(),
             "labels": torch.from_numpy(to_labels(face.attributes)),
             "identity": face.identity_id,
             "caption": caption(face.attributes, np.random.default_rng(face.seed)),
         }
+        if self.counterfactual:
+            flipped, name = self.flipped(face)
+            item.update(flipped_image=_to_tensor(flipped.render(self.image_size)[0]),
+                        flipped_attribute=ATTRIBUTE_INDEX[name], flipped_on=name in flipped.attributes)
+        return item
+
+    @staticmethod
+    def flipped(face):
+        """(the same face with one attribute drawn from its seed switched, that attribute's name)."""
+        return flip_random_attribute(face, np.random.default_rng([face.seed, 0xF1]))
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def flip_random_attribute(face, rng: np.random.Generator):
+    """The same face (identity, scene) with one attribute switched, on if it is off and off if it is on, and
+    that attribute's name."""
+    name = ATTRIBUTES[rng.integers(len(ATTRIBUTES))]
+    return face.with_attribute(name, on=name not in face.attributes), name
 
 
 def render_faces(faces, image_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,11 +88,11 @@ def face_labels(faces) -> torch.Tensor:
 class SynthFaceDataModule(L.LightningDataModule):
     def __init__(self, image_size: int = 64, batch_size: int = 32, num_workers: int = 1,
                  train_identities: int = 10_000, train_samples: int = 1_000_000, val_faces: int = 256,
-                 test_faces: int = 256):
+                 test_faces: int = 256, counterfactual: bool = False):
         super().__init__()
         self.save_hyperparameters()
         h = self.hparams
-        self.train_set = SynthFaceDataset("train", train_samples, train_identities, image_size)
+        self.train_set = SynthFaceDataset("train", train_samples, train_identities, image_size, counterfactual)
         # Val and test: one face per identity, so "held out" means unseen people.
         self.val_set = SynthFaceDataset("val", val_faces, val_faces, image_size)
         self.test_set = SynthFaceDataset("test", test_faces, test_faces, image_size)

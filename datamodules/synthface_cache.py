@@ -1,7 +1,8 @@
 """SynthFace rendered once into tensors on disk, for the judges, which see every face many times.
 
-A cache file holds uint8 images, class maps, attribute labels and identity ids of one split; its name says what
-it holds, so a different split, size or count renders a new file instead of reusing a wrong one.
+A cache file holds uint8 images, class maps, attribute labels and identity ids of one split (and, for a
+counterfactual dataset, each face with one attribute flipped); its name says what it holds, so a different split,
+size or count renders a new file instead of reusing a wrong one.
 """
 
 from multiprocessing import Pool
@@ -15,34 +16,37 @@ from tqdm import tqdm
 
 from datamodules.synthface import SynthFaceDataset
 from synthface import to_labels
-from synthface.attributes import ATTRIBUTES
+from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from synthface.captions import caption
 
 
-def _render(args: tuple[SynthFaceDataset, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _render(args: tuple[SynthFaceDataset, int]) -> dict[str, np.ndarray | int]:
     dataset, index = args
     face = dataset.face(index)
     image, mask = face.render(dataset.image_size)
-    return image, mask, to_labels(face.attributes), face.identity_id
+    item = {"images": image, "masks": mask.astype(np.uint8), "labels": to_labels(face.attributes),
+            "identities": face.identity_id}
+    if dataset.counterfactual:
+        flipped, name = dataset.flipped(face)
+        item.update(flipped_images=flipped.render(dataset.image_size)[0], flipped_attributes=ATTRIBUTE_INDEX[name],
+                    flipped_on=name in flipped.attributes)
+    return item
 
 
 def render_cache(dataset: SynthFaceDataset, cache_dir: Path, workers: int = 2) -> Path:
     """Render every face of `dataset` into one safetensors file (once) and return its path."""
     d = dataset
-    path = Path(cache_dir) / f"synthface-{d.split}-{d.length}x{d.identities}-{d.image_size}px.safetensors"
+    path = Path(cache_dir) / f"synthface-{d.cache_key}.safetensors"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with Pool(workers) as pool:
         items = list(tqdm(pool.imap(_render, ((d, i) for i in range(d.length)), chunksize=64), total=d.length,
                           desc=f"rendering {path.name}", unit="face"))
-    images, masks, labels, identities = zip(*items)
-    tensors = {
-        "images": torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
-        "masks": torch.from_numpy(np.stack(masks).astype(np.uint8)),
-        "labels": torch.from_numpy(np.stack(labels)),
-        "identities": torch.tensor(identities, dtype=torch.long),
-    }
+    tensors = {key: torch.from_numpy(np.stack([item[key] for item in items])) for key in items[0]}
+    for key in ("images", "flipped_images"):
+        if key in tensors:
+            tensors[key] = tensors[key].permute(0, 3, 1, 2).contiguous()
     partial = path.with_suffix(".partial")
     save_file(tensors, partial)
     partial.rename(path)  # a killed render leaves no file that looks complete
@@ -57,6 +61,8 @@ class CachedSynthFace(Dataset):
         tensors = load_file(path)
         self.images, self.masks = tensors["images"], tensors["masks"]
         self.labels, self.identities = tensors["labels"], tensors["identities"]
+        self.flipped = {key: tensors[key] for key in ("flipped_images", "flipped_attributes", "flipped_on")
+                        if key in tensors}
         self.negatives = negatives
         self.rng = np.random.default_rng()
 
@@ -65,10 +71,19 @@ class CachedSynthFace(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         active = frozenset(name for name, on in zip(ATTRIBUTES, self.labels[index].tolist()) if on)
-        return {
-            "image": self.images[index].float().div(127.5).sub(1.0),
+        item = {
+            "image": _to_unit_range(self.images[index]),
             "mask": self.masks[index].long(),
             "labels": self.labels[index],
             "identity": self.identities[index],
             "caption": caption(active, self.rng, self.negatives),
         }
+        if self.flipped:
+            item.update(flipped_image=_to_unit_range(self.flipped["flipped_images"][index]),
+                        flipped_attribute=self.flipped["flipped_attributes"][index].long(),
+                        flipped_on=self.flipped["flipped_on"][index])
+        return item
+
+
+def _to_unit_range(image: torch.Tensor) -> torch.Tensor:
+    return image.float().div(127.5).sub(1.0)

@@ -50,6 +50,13 @@ class DDIMScheduler:
         a = self.alphas_cumprod.to(x0.device)[t].view(-1, 1, 1, 1)
         return a.sqrt() * noise - (1 - a).sqrt() * x0
 
+    def predicted_x0(self, model_out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The clean image a training-time model output implies, per item of the batch."""
+        a = self.alphas_cumprod.to(x_t.device)[t].view(-1, 1, 1, 1)
+        if self.prediction == "eps":
+            return (x_t - (1 - a).sqrt() * model_out) / a.sqrt()
+        return a.sqrt() * x_t - (1 - a).sqrt() * model_out
+
     # -- sampling ------------------------------------------------------------------------------------------
     def split(self, model_out: torch.Tensor, x_t: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted x0, predicted noise) from the model output at timestep t."""

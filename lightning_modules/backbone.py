@@ -7,6 +7,13 @@ ones to use. Validation measures semantic decoding (z_sem with a random x_T), th
 Without it, a small backbone trained for two CPU hours learns colours and layout in z_sem but not a smile or
 make-up (a mouth is a few pixels of denoising loss), so no z_sem edit could show them; the official DiffAE learns
 them unsupervised from far more training. The probe lives here, not in the exported network.
+
+`edit_weight` > 0 teaches the denoiser to follow z_sem where it disagrees with x_t. Each batch also holds every
+face with one random attribute flipped (SynthFace renders the counterfactual); for half of the batch the denoiser
+sees x_t noised from the face but the z_sem of the flipped face, and must predict the flipped face's x0 over the
+pixels the flip changed. Editing needs exactly this: a mapper changes z_sem and keeps x_T. Denoising alone never
+asks for it, since x_t and z_sem always agree, and the measured result was a decoder that ignored z_sem for a
+smile even when decoding from random noise (see `chatface eval backbone`'s oracle edit).
 """
 
 import copy
@@ -26,7 +33,8 @@ from synthface import ATTRIBUTES
 class BackbonePretraining(L.LightningModule):
     def __init__(self, preset_name: str = "synth64", prediction: str = "v", lr: float = 3e-4,
                  warmup_steps: int = 200, ema_decay: float = 0.999, channels_last: bool = True,
-                 semantic_steps: int = 20, attribute_weight: float = 0.0):
+                 semantic_steps: int = 20, attribute_weight: float = 0.0, edit_weight: float = 0.0,
+                 encoder_lr_scale: float = 1.0):
         super().__init__()
         self.save_hyperparameters()
         self.model = DiffAE(preset(preset_name))
@@ -58,8 +66,22 @@ class BackbonePretraining(L.LightningModule):
             probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), batch["labels"].float())
             self.log("train/attribute_probe", probe)
             loss = loss + self.hparams.attribute_weight * probe
+        if self.hparams.edit_weight > 0:
+            edit = self._edit_following_loss(x0, self._prepare(batch["flipped_image"]), x_t, t)
+            self.log("train/edit_following", edit)
+            loss = loss + self.hparams.edit_weight * edit
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def _edit_following_loss(self, x0: torch.Tensor, flipped: torch.Tensor, x_t: torch.Tensor,
+                             t: torch.Tensor) -> torch.Tensor:
+        """Mean squared x0 error, over the pixels the flip changed, when x_t shows the face and z_sem the flip."""
+        half = max(1, x0.shape[0] // 2)
+        flipped, x_t, t = flipped[:half], x_t[:half], t[:half]
+        out = self.model(x_t, t, self.model.encode(flipped))
+        error = (self.scheduler.predicted_x0(out.float(), x_t.float(), t) - flipped.float()) ** 2
+        changed = (x0[:half] != flipped).any(dim=1, keepdim=True).float()
+        return (error * changed).sum() / (3 * changed.sum()).clamp(min=1)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         update_ema(self.ema_model, self.model, self.global_step, self.hparams.ema_decay)
@@ -74,7 +96,12 @@ class BackbonePretraining(L.LightningModule):
         self.log("val/psnr_semantic", psnr(semantic, x0).mean(), prog_bar=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
+        h = self.hparams
+        denoiser = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
+        probe = list(self.attribute_probe.parameters()) if self.attribute_probe else []
+        semantic = [*self.model.encoder.parameters(), *probe]
+        optimizer = torch.optim.AdamW([{"params": denoiser, "lr": h.lr},
+                                       {"params": semantic, "lr": h.lr * h.encoder_lr_scale}], weight_decay=0.0)
         warmup = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / self.hparams.warmup_steps))
+            optimizer, lambda step: min(1.0, (step + 1) / h.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}

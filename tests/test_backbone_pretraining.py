@@ -41,14 +41,17 @@ def test_pretrain_resume_and_export(tmp_path):
 
 
 @pytest.mark.slow
-def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe(tmp_path):
+def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe_and_edit_following(tmp_path):
     start = pretrain_backbone(_config(tmp_path, 1, f"backbone.weights={tmp_path}/stage1.safetensors"))
     tuned = pretrain_backbone(_config(tmp_path, 2, f"backbone.pretrain.init_weights={start}",
-                                      "backbone.pretrain.attribute_weight=1.0", "backbone.pretrain.run_name=finetune",
+                                      "backbone.pretrain.attribute_weight=1.0", "backbone.pretrain.edit_weight=1.0",
+                                      "backbone.pretrain.encoder_lr_scale=10", "backbone.pretrain.run_name=finetune",
                                       "trainer.log_every_n_steps=1"))
 
     checkpoint = torch.load(tmp_path / "finetune" / "synth" / "last.ckpt", map_location="cpu", weights_only=True)
     assert "attribute_probe.weight" in checkpoint["state_dict"], "the probe trains with the backbone"
+    denoiser, semantic = checkpoint["optimizer_states"][0]["param_groups"]
+    assert semantic["lr"] == pytest.approx(10 * denoiser["lr"]), "the encoder and probe learn 10x faster"
     before, after = load_backbone(start)[0].state_dict(), load_backbone(tuned)[0].state_dict()
     assert before.keys() == after.keys(), "the exported network has no probe in it"
     drift = max((after[k] - before[k]).abs().max().item() for k in before if before[k].is_floating_point())
@@ -57,4 +60,5 @@ def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe(tmp_path):
     runs = mlflow.search_runs(experiment_names=["chatface"])
     assert sorted(runs["tags.mlflow.runName"]) == ["backbone", "finetune"], "each stage is its own MLflow run"
     finetune = runs.run_id[runs["tags.mlflow.runName"] == "finetune"].item()
-    assert mlflow.tracking.MlflowClient().get_metric_history(finetune, "train/attribute_probe")
+    for loss in ("train/attribute_probe", "train/edit_following"):
+        assert mlflow.tracking.MlflowClient().get_metric_history(finetune, loss), loss

@@ -15,6 +15,7 @@ from chatface.config import load_config
 from chatface.judges_eval import clip_zero_shot_accuracy, evaluate_judges
 from chatface.pretrain_judges import pretrain_judges
 from datamodules.synthface import SynthFaceDataset
+from lightning_modules.clip_training import ClipTraining
 from lightning_modules.identity_training import ArcFaceLoss
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
@@ -381,3 +382,21 @@ def test_arcface_loss_grows_with_the_angle_all_the_way_to_pi():
     embeddings = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=1)
     values = [loss(embedding[None], torch.tensor([0])).item() for embedding in embeddings]
     assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))
+
+
+def test_clip_direction_loss_learns_from_counterfactual_pairs_through_both_towers():
+    torch.manual_seed(0)
+    batch = next(iter(torch.utils.data.DataLoader(SynthFaceDataset("train", 16, 16, counterfactual=True),
+                                                  batch_size=16)))
+    module = ClipTraining(sizes=SIZES["clip"], direction_weight=1.0)
+    first = module._losses(batch)["direction"]
+    first.backward()
+    for tower in (module.net.visual, module.net.transformer):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
+
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    for _ in range(30):
+        optimizer.zero_grad()
+        module._losses(batch)["direction"].backward()
+        optimizer.step()
+    assert module._losses(batch)["direction"] < 0.5 * first, "the image changes learn to point along their texts"

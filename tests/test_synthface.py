@@ -9,7 +9,8 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 from torch.utils.data import DistributedSampler
 
-from datamodules.synthface import SynthFaceDataModule
+from datamodules.synthface import SynthFaceDataModule, SynthFaceDataset
+from datamodules.synthface_cache import CachedSynthFace, render_cache
 from synthface import ATTRIBUTES, CLASS_NAMES, NUM_CLASSES, Face, Identity, sample_face, to_labels, with_attribute
 from synthface.attributes import GROUPS, OWNED_CLASSES
 from synthface.captions import caption
@@ -184,3 +185,21 @@ def test_the_preview_is_a_png_grid_of_four_faces_a_row(tmp_path):
             assert image.format == "PNG"
             sizes[count] = image.size
     assert sizes[4][0] == sizes[5][0] and sizes[5][1] > 1.5 * sizes[4][1]
+
+
+def test_a_counterfactual_item_is_the_same_face_with_the_named_attribute_flipped(tmp_path):
+    dataset = SynthFaceDataset("val", 24, 24, counterfactual=True)
+    flips = []
+    for index in range(len(dataset)):
+        item, face = dataset[index], dataset.face(index)
+        name = ATTRIBUTES[item["flipped_attribute"]]
+        assert item["flipped_on"] == (name not in face.attributes), "an attribute that was off is switched on"
+        expected, _ = face.with_attribute(name, on=bool(item["flipped_on"])).render(64)
+        assert torch.equal(item["flipped_image"], torch.from_numpy(expected).permute(2, 0, 1).float() / 127.5 - 1)
+        flips.append(name)
+    assert len(set(flips)) > 5, "the flipped attribute varies from face to face"
+
+    cached = CachedSynthFace(render_cache(dataset, tmp_path, workers=1))
+    assert "counterfactual" in render_cache(dataset, tmp_path).name, "a cache with flips is not the plain one"
+    for key in ("image", "flipped_image", "flipped_attribute", "flipped_on"):
+        assert torch.equal(torch.as_tensor(cached[3][key]), torch.as_tensor(dataset[3][key])), key

@@ -82,17 +82,23 @@ class ClipJudge(FrozenJudge):
 
     def text_direction(self, source: str, target: str,
                        templates: Sequence[str] = DEFAULT_TEMPLATES) -> torch.Tensor:
-        """(D,) unit vector from `source` to `target` text, e.g. "face" -> "smiling face".
-
-        Following DiffusionCLIP's idea of averaging over prompt templates: the normalised mean over templates of
-        E_T(template(target)) - E_T(template(source)), which is steadier than a single prompt.
-        """
+        """(D,) unit vector from `source` to `target` text, e.g. "face" -> "smiling face"; see template_directions."""
         key = (source, target, tuple(templates))
         if key not in self._directions:
-            targets = self.encode_text([t.format(target) for t in templates])
-            sources = self.encode_text([t.format(source) for t in templates])
-            self._directions[key] = F.normalize((targets - sources).mean(dim=0), dim=0)
+            self._directions[key] = template_directions(self.encode_text, [(source, target)], templates)[0]
         return self._directions[key].to(self.mean.device)
+
+
+def template_directions(encode_text: Callable[[list[str]], torch.Tensor], pairs: Sequence[tuple[str, str]],
+                        templates: Sequence[str] = DEFAULT_TEMPLATES) -> torch.Tensor:
+    """(N, D) unit vectors, one per (source, target) text pair, with one text-encoder call.
+
+    Following DiffusionCLIP's idea of averaging over prompt templates: the normalised mean over templates of
+    E_T(template(target)) - E_T(template(source)), which is steadier than a single prompt.
+    """
+    texts = [template.format(text) for pair in pairs for text in pair for template in templates]
+    embeddings = encode_text(texts).view(len(pairs), 2, len(templates), -1)
+    return F.normalize((embeddings[:, 1] - embeddings[:, 0]).mean(dim=1), dim=-1)
 
 
 def _load_openai_clip(path: Path, arch: str) -> nn.Module:
