@@ -4,6 +4,9 @@ A mapper edits z_sem and keeps the face's inverted x_T. The oracle replaces z_se
 rendered with the attribute switched on (same identity, same scene), decodes with the face's own x_T, and asks the
 attribute judge whether the attribute shows. Where it does not, the decoder follows x_T rather than z_sem for that
 attribute, and no mapper trained on this backbone can make it appear.
+
+`z_sem_following` looks one level deeper, without a judge: at a single noise level, how far the denoiser's
+predicted x0 moves towards the attribute when only z_sem says it is there.
 """
 
 import torch
@@ -35,4 +38,33 @@ def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
         success = AttributeEditAccuracy(judge, attr)
         success.update(source, oracle, source_labels=face_labels(lacking))
         result[attr] = round(success.compute().item(), 3)
+    return result
+
+
+@torch.inference_mode()
+def z_sem_following(cfg: DictConfig, faces: int = 16, levels: tuple[int, ...] = (900, 600, 300),
+                    attributes: tuple[str, ...] = EDITED_ATTRIBUTES) -> dict[str, dict[str, float]]:
+    """Per attribute and noise level t: x_t is noised from held-out faces lacking the attribute, z_sem is that of
+    the same faces with it. Over the pixels the attribute changes, the share of the way from the face to the edited
+    face that the predicted x0 goes, relative to the face's own z_sem: 1 follows z_sem, 0 follows x_t."""
+    pipe, dataset = backbone_pipeline(cfg), held_out_faces(cfg, 4 * faces)
+    model, scheduler = pipe.model, pipe.scheduler
+    result = {}
+    for attr in attributes:
+        lacking = [face for face in map(dataset.face, range(len(dataset))) if attr not in face.attributes][:faces]
+        source, _ = render_faces(lacking, cfg.world.image_size)
+        target, _ = render_faces([face.with_attribute(attr) for face in lacking], cfg.world.image_size)
+        changed = (source != target).any(dim=1, keepdim=True).float()
+        z_source, z_target = pipe.encode(source), pipe.encode(target)
+
+        def distance_to_target(x0: torch.Tensor) -> torch.Tensor:
+            return ((x0 - target) ** 2 * changed).sum()
+
+        result[attr] = {}
+        for level in levels:
+            t = torch.full((len(lacking),), level)
+            noise = torch.randn(source.shape, generator=torch.Generator().manual_seed(level))
+            x_t = scheduler.add_noise(source, noise, t)
+            own, edited = (scheduler.predicted_x0(model(x_t, t, z), x_t, t) for z in (z_source, z_target))
+            result[attr][f"t{level}"] = round(1 - (distance_to_target(edited) / distance_to_target(own)).item(), 3)
     return result

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from chatface.backbone_eval import backbone_pipeline, backbone_preview, evaluate_backbone, held_out_faces
-from chatface.backbone_oracle import oracle_edit_success
+from chatface.backbone_oracle import oracle_edit_success, z_sem_following
 from chatface.cli import main
 from chatface.config import load_config
 from metrics.psnr import psnr
@@ -60,6 +60,12 @@ def test_oracle_edit_reports_a_share_per_attribute(tiny_backbone_config):
     assert all(0.0 <= share <= 1.0 for share in result.values())
 
 
+def test_z_sem_following_is_measured_per_attribute_and_noise_level(tiny_backbone_config):
+    result = z_sem_following(tiny_backbone_config, faces=3, levels=(900, 300), attributes=("beard", "smile"))
+    assert set(result) == {"beard", "smile"} and all(set(r) == {"t900", "t300"} for r in result.values())
+    assert all(share <= 1.0 for r in result.values() for share in r.values()), "1 is the edited face itself"
+
+
 def test_oracle_edit_needs_an_attribute_judge():
     with pytest.raises(ValueError, match="attribute judge"):
         oracle_edit_success(load_config(["judges.attributes=''"]), faces=2)
@@ -71,8 +77,14 @@ def test_shipped_backbone_follows_z_sem_for_hair_colour():
     assert oracle_edit_success(load_config(), faces=16, attributes=("blond_hair",))["blond_hair"] >= 0.8
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+def test_shipped_backbone_draws_a_beard_that_only_z_sem_names():
+    assert z_sem_following(load_config(), faces=8, levels=(900,), attributes=("beard",))["beard"]["t900"] >= 0.5
+
+
 def test_eval_backbone_command_prints_the_oracle_beside_the_psnr(tiny_backbone_overrides, capsys):
     assert main(["eval", "backbone", "--json", "--faces", "2", "--oracle-faces", "4", *tiny_backbone_overrides]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert {"psnr_T8", "oracle_edit_success", "oracle_edit_success_per_attr"} <= set(result)
+    assert {"psnr_T8", "oracle_edit_success", "oracle_edit_success_per_attr", "z_sem_following_per_attr"} <= set(result)
     assert len(result["oracle_edit_success_per_attr"]) == 6
