@@ -15,9 +15,19 @@ from omegaconf import DictConfig
 from chatface.backbone_eval import backbone_pipeline, held_out_faces
 from datamodules.synthface import face_labels, render_faces
 from metrics.attribute_edit import AttributeEditAccuracy
+from metrics.changed_region import changed_pixels, changed_region_mse
 from networks.judges.loading import load_judges
 
 EDITED_ATTRIBUTES = ("smile", "glasses", "curly_hair", "blond_hair", "makeup", "beard")  # issue #5's six
+
+
+def faces_lacking(cfg: DictConfig, attr: str, faces: int, scan: int) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """Up to `faces` of the first `scan` held-out faces that lack `attr`, and their renders without and with it."""
+    dataset = held_out_faces(cfg, scan)
+    lacking = [face for face in map(dataset.face, range(scan)) if attr not in face.attributes][:faces]
+    source, _ = render_faces(lacking, cfg.world.image_size)
+    target, _ = render_faces([face.with_attribute(attr) for face in lacking], cfg.world.image_size)
+    return lacking, source, target
 
 
 @torch.inference_mode()
@@ -27,12 +37,9 @@ def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
     if not cfg.judges.attributes:
         raise ValueError("the oracle edit needs an attribute judge (judges.attributes); the synth world has one")
     pipe, judge = backbone_pipeline(cfg), load_judges(cfg.judges).attributes
-    dataset = held_out_faces(cfg, faces)
     result = {}
     for attr in attributes:
-        lacking = [face for face in map(dataset.face, range(faces)) if attr not in face.attributes]
-        source, _ = render_faces(lacking, cfg.world.image_size)
-        target, _ = render_faces([face.with_attribute(attr) for face in lacking], cfg.world.image_size)
+        lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)
         x_T = pipe.invert(source, pipe.encode(source), steps, cfg.backbone.invert_refine)
         oracle = pipe.decode(x_T, pipe.encode(target), steps)
         success = AttributeEditAccuracy(judge, attr)
@@ -47,24 +54,19 @@ def z_sem_following(cfg: DictConfig, faces: int = 16, levels: tuple[int, ...] = 
     """Per attribute and noise level t: x_t is noised from held-out faces lacking the attribute, z_sem is that of
     the same faces with it. Over the pixels the attribute changes, the share of the way from the face to the edited
     face that the predicted x0 goes, relative to the face's own z_sem: 1 follows z_sem, 0 follows x_t."""
-    pipe, dataset = backbone_pipeline(cfg), held_out_faces(cfg, 4 * faces)
+    pipe = backbone_pipeline(cfg)
     model, scheduler = pipe.model, pipe.scheduler
     result = {}
     for attr in attributes:
-        lacking = [face for face in map(dataset.face, range(len(dataset))) if attr not in face.attributes][:faces]
-        source, _ = render_faces(lacking, cfg.world.image_size)
-        target, _ = render_faces([face.with_attribute(attr) for face in lacking], cfg.world.image_size)
-        changed = (source != target).any(dim=1, keepdim=True).float()
+        lacking, source, target = faces_lacking(cfg, attr, faces, scan=4 * faces)
+        changed = changed_pixels(source, target)
         z_source, z_target = pipe.encode(source), pipe.encode(target)
-
-        def distance_to_target(x0: torch.Tensor) -> torch.Tensor:
-            return ((x0 - target) ** 2 * changed).sum()
-
         result[attr] = {}
         for level in levels:
             t = torch.full((len(lacking),), level)
             noise = torch.randn(source.shape, generator=torch.Generator().manual_seed(level))
             x_t = scheduler.add_noise(source, noise, t)
-            own, edited = (scheduler.predicted_x0(model(x_t, t, z), x_t, t) for z in (z_source, z_target))
-            result[attr][f"t{level}"] = round(1 - (distance_to_target(edited) / distance_to_target(own)).item(), 3)
+            own, edited = (changed_region_mse(scheduler.predicted_x0(model(x_t, t, z), x_t, t), target, changed)
+                           for z in (z_source, z_target))
+            result[attr][f"t{level}"] = round(1 - (edited / own).item(), 3)
     return result

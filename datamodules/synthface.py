@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from synthface import sample_face, to_labels
+from synthface import Face, sample_face, to_labels
 from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from synthface.captions import caption
 
@@ -43,40 +43,37 @@ class SynthFaceDataset(Dataset):
         face = self.face(index)
         image, mask = face.render(self.image_size)
         item = {
-            "image": _to_tensor(image),
+            "image": to_unit_range(torch.from_numpy(image).permute(2, 0, 1)),
             "mask": torch.from_numpy(mask).long(),
             "labels": torch.from_numpy(to_labels(face.attributes)),
             "identity": face.identity_id,
             "caption": caption(face.attributes, np.random.default_rng(face.seed)),
         }
         if self.counterfactual:
-            flipped, name = self.flipped(face)
-            item.update(flipped_image=_to_tensor(flipped.render(self.image_size)[0]),
-                        flipped_attribute=ATTRIBUTE_INDEX[name], flipped_on=name in flipped.attributes)
+            flipped, attribute, on = self.flipped(face)
+            flipped_image = torch.from_numpy(flipped.render(self.image_size)[0]).permute(2, 0, 1)
+            item.update(flipped_image=to_unit_range(flipped_image), flipped_attribute=attribute, flipped_on=on)
         return item
 
     @staticmethod
-    def flipped(face):
-        """(the same face with one attribute drawn from its seed switched, that attribute's name)."""
-        return flip_random_attribute(face, np.random.default_rng([face.seed, 0xF1]))
+    def flipped(face) -> tuple[Face, int, bool]:
+        """The same face (identity, scene) with one attribute, drawn from its seed, switched: on if it was off, off
+        if it was on. Also that attribute's index and whether it is now on."""
+        name = ATTRIBUTES[np.random.default_rng([face.seed, 0xF1]).integers(len(ATTRIBUTES))]
+        on = name not in face.attributes
+        return face.with_attribute(name, on), ATTRIBUTE_INDEX[name], on
 
 
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def flip_random_attribute(face, rng: np.random.Generator):
-    """The same face (identity, scene) with one attribute switched, on if it is off and off if it is on, and
-    that attribute's name."""
-    name = ATTRIBUTES[rng.integers(len(ATTRIBUTES))]
-    return face.with_attribute(name, on=name not in face.attributes), name
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (any layout) -> floats in [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
 
 
 def render_faces(faces, image_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Images in [-1, 1] (B,3,H,W) and class maps (B,H,W) of SynthFace `Face`s, e.g. faces with an attribute
     switched on."""
     images, masks = zip(*(face.render(image_size) for face in faces))
-    images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    images = to_unit_range(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
     return images, torch.from_numpy(np.stack(masks)).long()
 
 

@@ -14,9 +14,9 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from datamodules.synthface import SynthFaceDataset
+from datamodules.synthface import SynthFaceDataset, to_unit_range
 from synthface import to_labels
-from synthface.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
+from synthface.attributes import ATTRIBUTES
 from synthface.captions import caption
 
 
@@ -27,9 +27,8 @@ def _render(args: tuple[SynthFaceDataset, int]) -> dict[str, np.ndarray | int]:
     item = {"images": image, "masks": mask.astype(np.uint8), "labels": to_labels(face.attributes),
             "identities": face.identity_id}
     if dataset.counterfactual:
-        flipped, name = dataset.flipped(face)
-        item.update(flipped_images=flipped.render(dataset.image_size)[0], flipped_attributes=ATTRIBUTE_INDEX[name],
-                    flipped_on=name in flipped.attributes)
+        flipped, attribute, on = dataset.flipped(face)
+        item.update(flipped_images=flipped.render(dataset.image_size)[0], flipped_attributes=attribute, flipped_on=on)
     return item
 
 
@@ -72,18 +71,14 @@ class CachedSynthFace(Dataset):
     def __getitem__(self, index: int) -> dict:
         active = frozenset(name for name, on in zip(ATTRIBUTES, self.labels[index].tolist()) if on)
         item = {
-            "image": _to_unit_range(self.images[index]),
+            "image": to_unit_range(self.images[index]),
             "mask": self.masks[index].long(),
             "labels": self.labels[index],
             "identity": self.identities[index],
             "caption": caption(active, self.rng, self.negatives),
         }
         if self.flipped:
-            item.update(flipped_image=_to_unit_range(self.flipped["flipped_images"][index]),
+            item.update(flipped_image=to_unit_range(self.flipped["flipped_images"][index]),
                         flipped_attribute=self.flipped["flipped_attributes"][index].long(),
                         flipped_on=self.flipped["flipped_on"][index])
         return item
-
-
-def _to_unit_range(image: torch.Tensor) -> torch.Tensor:
-    return image.float().div(127.5).sub(1.0)

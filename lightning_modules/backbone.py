@@ -25,6 +25,7 @@ from torch import nn
 
 from diffusion import DDIMScheduler, DiffAEPipeline
 from lightning_modules.ema import update_ema
+from metrics.changed_region import changed_pixels, changed_region_mse
 from metrics.psnr import psnr
 from networks.diffae import DiffAE, preset
 from synthface import ATTRIBUTES
@@ -79,9 +80,8 @@ class BackbonePretraining(L.LightningModule):
         half = max(1, x0.shape[0] // 2)
         flipped, x_t, t = flipped[:half], x_t[:half], t[:half]
         out = self.model(x_t, t, self.model.encode(flipped))
-        error = (self.scheduler.predicted_x0(out.float(), x_t.float(), t) - flipped.float()) ** 2
-        changed = (x0[:half] != flipped).any(dim=1, keepdim=True).float()
-        return (error * changed).sum() / (3 * changed.sum()).clamp(min=1)
+        predicted = self.scheduler.predicted_x0(out.float(), x_t.float(), t)
+        return changed_region_mse(predicted, flipped.float(), changed_pixels(x0[:half], flipped))
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         update_ema(self.ema_model, self.model, self.global_step, self.hparams.ema_decay)

@@ -19,6 +19,7 @@ from open_clip.loss import ClipLoss
 
 from chatface.catalog import default_catalog
 from lightning_modules.judge_training import JudgeTraining
+from metrics.changed_region import changed_pixels
 from networks.judges.clip import template_directions
 from networks.judges.synth_nets import tiny_clip_tokenizer
 from synthface.attributes import ATTRIBUTES
@@ -57,7 +58,7 @@ class ClipTraining(JudgeTraining):
         flipped = self.net.encode_image(flipped_image, normalize=True)
         sign = batch["flipped_on"].float().mul(2).sub(1)[:, None]  # switching off walks the direction backwards
         change = F.normalize(sign * (flipped - image), dim=-1)
-        visible = (flipped_image != batch["image"]).flatten(1).any(dim=1)  # e.g. eye colour behind sunglasses: not
+        visible = changed_pixels(batch["image"], flipped_image).flatten(1).any(dim=1)  # not: eyes behind sunglasses
         directions = template_directions(self._encode_text, self.direction_texts)
         logits = scale * change[visible] @ directions.T
         return F.cross_entropy(logits, batch["flipped_attribute"][visible])
