@@ -18,8 +18,8 @@ STORAGE ?=
 PORT   ?= 5000
 CONFIG := world=$(WORLD) $(ARGS)
 
-.PHONY: help setup test test-fast bench preview pretrain-backbone eval-backbone backbone-preview \
-        pretrain-judges eval-judges train eval-mapper grid edit chat sweep ui \
+.PHONY: help setup test test-fast bench preview pretrain-backbone pretrain-backbone-encoder eval-backbone \
+        backbone-preview pretrain-judges eval-judges train eval-mapper grid edit chat sweep ui \
         leaderboard clean
 
 help:  ## list the targets
@@ -53,10 +53,20 @@ BACKBONE_STAGE1 := backbone.pretrain.max_steps=1500 backbone.weights=runs/backbo
 BACKBONE_STAGE2 := backbone.pretrain.run_name=backbone-finetune \
 	backbone.pretrain.init_weights=runs/backbone/synth-stage1.safetensors backbone.pretrain.attribute_weight=0.2 \
 	backbone.pretrain.max_steps=1200 backbone.pretrain.lr=2e-4 backbone.pretrain.warmup_steps=50 data.batch_size=16
+# Stage 3 (an experiment, not shipped yet): the shipped denoiser under a new ResNet encoder that learns a smile;
+# the encoder first trains alone on the probe, then the denoiser learns to follow it.
+BACKBONE_STAGE3 := backbone.preset=synth64_resnet backbone.pretrain.run_name=backbone-encoder \
+	backbone.pretrain.init_weights=weights/synth/backbone.safetensors backbone.pretrain.init_encoder=false \
+	backbone.pretrain.attribute_weight=1.0 backbone.pretrain.edit_weight=1.0 backbone.pretrain.encoder_lr_scale=5 \
+	backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=2100 backbone.pretrain.lr=2e-4 \
+	backbone.pretrain.warmup_steps=50 data.batch_size=16 backbone.weights=runs/backbone-encoder/synth.safetensors
 
 pretrain-backbone: setup  ## train the synth backbone in two stages (each resumes) and export its weights
 	$(CLI) pretrain backbone $(BACKBONE_STAGE1) $(CONFIG)
 	$(CLI) pretrain backbone $(BACKBONE_STAGE2) $(CONFIG)
+
+pretrain-backbone-encoder: setup  ## stage 3 (experimental): a ResNet encoder under the shipped denoiser -> runs/
+	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
 	$(CLI) eval backbone --json $(CONFIG)

@@ -55,9 +55,11 @@ class PretrainConfig:
     preview_every: int = 250  # steps between semantic-decoding PSNR measurements
     run_name: str = "backbone"  # checkpoints in <output_dir>/<run_name>/<world>/, and the MLflow run's name
     init_weights: str = ""  # start a fresh run from these exported weights (a fine-tuning stage); "": random
+    init_encoder: bool = True  # False: take only the denoiser from init_weights (any preset); the encoder is new
     attribute_weight: float = 0.0  # > 0: a linear probe teaches z_sem the SynthFace labels (see BackbonePretraining)
     edit_weight: float = 0.0  # > 0: the denoiser learns to follow z_sem over x_t on counterfactual pairs (same)
     encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this
+    encoder_warmup_steps: int = 0  # the first steps train only the encoder and probe (needs attribute_weight > 0)
 
 
 @dataclass

@@ -25,7 +25,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.output_dir) / p.run_name / cfg.world.name
     module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
                                  p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight,
-                                 edit_weight=p.edit_weight, encoder_lr_scale=p.encoder_lr_scale)
+                                 edit_weight=p.edit_weight, encoder_lr_scale=p.encoder_lr_scale,
+                                 encoder_warmup_steps=p.encoder_warmup_steps)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,
@@ -37,7 +38,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     )
     last = run_dir / "last.ckpt"
     if p.init_weights and not last.exists():
-        module.start_from(load_backbone(p.init_weights, cfg.backbone.preset)[0])
+        trained, _ = load_backbone(p.init_weights, cfg.backbone.preset if p.init_encoder else None)
+        module.start_from(trained, with_encoder=p.init_encoder)
     trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual=p.edit_weight > 0),
                 ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:

@@ -14,6 +14,10 @@ sees x_t noised from the face but the z_sem of the flipped face, and must predic
 pixels the flip changed. Editing needs exactly this: a mapper changes z_sem and keeps x_T. Denoising alone never
 asks for it, since x_t and z_sem always agree, and the measured result was a decoder that ignored z_sem for a
 smile even when decoding from random noise (see `chatface eval backbone`'s oracle edit).
+
+`encoder_warmup_steps` > 0 trains only the encoder and the probe for that many first steps (a new encoder under a
+trained denoiser): trained jointly from the start, a fresh encoder still had not learnt a smile after 400 steps,
+since the denoising loss pulls it towards what the denoiser already reads.
 """
 
 import copy
@@ -35,8 +39,10 @@ class BackbonePretraining(L.LightningModule):
     def __init__(self, preset_name: str = "synth64", prediction: str = "v", lr: float = 3e-4,
                  warmup_steps: int = 200, ema_decay: float = 0.999, channels_last: bool = True,
                  semantic_steps: int = 20, attribute_weight: float = 0.0, edit_weight: float = 0.0,
-                 encoder_lr_scale: float = 1.0):
+                 encoder_lr_scale: float = 1.0, encoder_warmup_steps: int = 0):
         super().__init__()
+        if encoder_warmup_steps and not attribute_weight:
+            raise ValueError("encoder_warmup_steps trains the encoder on the attribute probe: set attribute_weight > 0")
         self.save_hyperparameters()
         self.model = DiffAE(preset(preset_name))
         self.ema_model = copy.deepcopy(self.model).requires_grad_(False)
@@ -46,15 +52,22 @@ class BackbonePretraining(L.LightningModule):
         self.scheduler = DDIMScheduler(prediction=prediction)
         self.attribute_probe = nn.Linear(self.model.arch.z_dim, len(ATTRIBUTES)) if attribute_weight > 0 else None
 
-    def start_from(self, trained: DiffAE) -> None:
-        """Fine-tune: both the trained and the EMA weights begin as `trained`'s."""
-        self.model.load_state_dict(trained.state_dict())
-        self.ema_model.load_state_dict(trained.state_dict())
+    def start_from(self, trained: DiffAE, with_encoder: bool = True) -> None:
+        """Fine-tune: both the trained and the EMA weights begin as `trained`'s; without the encoder, only the
+        denoiser's (a new encoder design learns from scratch under a trained denoiser)."""
+        state = trained.state_dict()
+        if not with_encoder:
+            state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
+            state |= {k: v for k, v in self.model.state_dict().items() if k.startswith("encoder.")}
+        self.model.load_state_dict(state)
+        self.ema_model.load_state_dict(state)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.global_step < self.hparams.encoder_warmup_steps:
+            return self._encoder_warmup_step(batch)
         x0 = self._prepare(batch["image"])
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.scheduler.num_train_steps, (x0.shape[0],), device=x0.device)
@@ -73,6 +86,14 @@ class BackbonePretraining(L.LightningModule):
             loss = loss + self.hparams.edit_weight * edit
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def _encoder_warmup_step(self, batch: dict) -> torch.Tensor:
+        """Only the encoder and the probe learn: z_sem first becomes a classifier of the labels."""
+        z_sem = self.model.encode(self._prepare(batch["image"]))
+        probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), batch["labels"].float())
+        self.log("train/attribute_probe", probe)
+        self.log("train/loss", probe, prog_bar=True)
+        return probe
 
     def _edit_following_loss(self, x0: torch.Tensor, flipped: torch.Tensor, x_t: torch.Tensor,
                              t: torch.Tensor) -> torch.Tensor:

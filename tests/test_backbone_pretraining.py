@@ -6,6 +6,8 @@ import torch
 
 from chatface.config import load_config
 from chatface.pretrain import pretrain_backbone
+from lightning_modules.backbone import BackbonePretraining
+from networks.diffae import DiffAE, preset
 from networks.diffae.checkpoint import load_backbone
 
 
@@ -42,19 +44,21 @@ def test_pretrain_resume_and_export(tmp_path):
 
 @pytest.mark.slow
 def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe_and_edit_following(tmp_path):
+    """With one step of encoder warm-up first: the switch to joint training happens inside a real fit."""
     start = pretrain_backbone(_config(tmp_path, 1, f"backbone.weights={tmp_path}/stage1.safetensors"))
-    tuned = pretrain_backbone(_config(tmp_path, 2, f"backbone.pretrain.init_weights={start}",
+    tuned = pretrain_backbone(_config(tmp_path, 3, f"backbone.pretrain.init_weights={start}",
                                       "backbone.pretrain.attribute_weight=1.0", "backbone.pretrain.edit_weight=1.0",
                                       "backbone.pretrain.encoder_lr_scale=10", "backbone.pretrain.run_name=finetune",
-                                      "trainer.log_every_n_steps=1"))
+                                      "backbone.pretrain.encoder_warmup_steps=1", "trainer.log_every_n_steps=1"))
 
     checkpoint = torch.load(tmp_path / "finetune" / "synth" / "last.ckpt", map_location="cpu", weights_only=True)
     assert "attribute_probe.weight" in checkpoint["state_dict"], "the probe trains with the backbone"
     denoiser, semantic = checkpoint["optimizer_states"][0]["param_groups"]
     assert semantic["lr"] == pytest.approx(10 * denoiser["lr"]), "the encoder and probe learn 10x faster"
-    before, after = load_backbone(start)[0].state_dict(), load_backbone(tuned)[0].state_dict()
-    assert before.keys() == after.keys(), "the exported network has no probe in it"
-    drift = max((after[k] - before[k]).abs().max().item() for k in before if before[k].is_floating_point())
+    before, after = load_backbone(start)[0], load_backbone(tuned)[0]
+    assert before.state_dict().keys() == after.state_dict().keys(), "the exported network has no probe in it"
+    before, after = dict(before.named_parameters()), dict(after.named_parameters())  # not BatchNorm statistics
+    drift = max((after[k] - before[k]).abs().max().item() for k in before)
     assert 0 < drift < 0.1, "fine-tuning moves the starting weights a little, it does not start over"
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     runs = mlflow.search_runs(experiment_names=["chatface"])
@@ -62,3 +66,32 @@ def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe_and_edit_f
     finetune = runs.run_id[runs["tags.mlflow.runName"] == "finetune"].item()
     for loss in ("train/attribute_probe", "train/edit_following"):
         assert mlflow.tracking.MlflowClient().get_metric_history(finetune, loss), loss
+
+
+def test_a_new_encoder_can_start_under_a_trained_denoiser():
+    torch.manual_seed(0)
+    trained = DiffAE(preset("synth64"))
+    module = BackbonePretraining("synth64_resnet")
+    fresh_encoder = {k: v.clone() for k, v in module.model.encoder.state_dict().items()}
+    module.start_from(trained, with_encoder=False)
+    for model in (module.model, module.ema_model):
+        for name, value in trained.state_dict().items():
+            if not name.startswith("encoder."):
+                assert torch.equal(model.state_dict()[name], value), name
+        for name, value in model.encoder.state_dict().items():
+            assert torch.equal(value, fresh_encoder[name]), name
+
+
+def test_the_encoder_warmup_trains_only_the_encoder_and_probe():
+    torch.manual_seed(0)
+    module = BackbonePretraining("synth64_tiny", attribute_weight=1.0, encoder_warmup_steps=5)
+    batch = {"image": torch.rand(4, 3, 64, 64) * 2 - 1, "labels": torch.randint(0, 2, (4, 25))}
+    module.training_step(batch, 0).backward()
+    for name, p in module.model.named_parameters():
+        assert (p.grad is not None) == name.startswith("encoder."), name
+    assert module.attribute_probe.weight.grad is not None
+
+
+def test_an_encoder_warmup_without_the_probe_is_refused():
+    with pytest.raises(ValueError, match="attribute_weight"):
+        BackbonePretraining("synth64_tiny", encoder_warmup_steps=5)

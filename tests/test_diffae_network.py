@@ -2,6 +2,7 @@
 
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,7 @@ def test_missing_weights_say_how_to_make_them(tmp_path):
 
 # -- the forward pass -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["synth64", "synth64_tiny"])
+@pytest.mark.parametrize("name", ["synth64", "synth64_resnet", "synth64_tiny"])
 def test_the_encoder_gives_z_sem_and_the_denoiser_keeps_the_image_shape(name):
     arch = preset(name)
     model = DiffAE(arch).eval()
@@ -171,3 +172,16 @@ def test_the_output_follows_z_sem():
         a, a_again, b = model(x, t, torch.stack([z[0], z[0], z[1]]))
     torch.testing.assert_close(a, a_again)
     assert (a - b).abs().mean() > 1e-3 * a.abs().mean()
+
+
+def test_synth_presets_share_one_denoiser_and_differ_in_the_encoder():
+    resnet, unet = on_meta("synth64_resnet").state_dict(), on_meta("synth64").state_dict()
+    denoiser = [k for k in resnet if not k.startswith("encoder.")]
+    assert denoiser == [k for k in unet if not k.startswith("encoder.")]
+    assert any(k.startswith("encoder.stages.") for k in resnet)
+    assert any(k.startswith("encoder.input_blocks.") for k in unet)
+
+
+def test_an_unknown_encoder_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown DiffAE encoder 'vit'"):
+        replace(preset("synth64"), encoder="vit")

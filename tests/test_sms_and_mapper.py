@@ -14,7 +14,8 @@ from losses import clip_direction_loss, identity_loss, preservation_loss
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
 from networks.judges.synth import HALF
-from networks.judges.synth_nets import ConvEncoder, tiny_clip, tiny_clip_tokenizer
+from networks.conv_encoder import ConvEncoder
+from networks.judges.synth_nets import tiny_clip, tiny_clip_tokenizer
 from networks.mapper import EqualLinear, LatentMapper
 from networks.mapper_checkpoint import MapperLoadError, load_mapper, save_mapper
 

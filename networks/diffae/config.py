@@ -8,7 +8,7 @@ class DiffAEArch:
     image_size: int
     model_channels: int
     channel_mult: tuple[int, ...]
-    enc_channel_mult: tuple[int, ...]
+    enc_channel_mult: tuple[int, ...]  # levels of the "unet" encoder
     attention_resolutions: tuple[int, ...]  # feature-map sides with self-attention (denoiser and encoder)
     num_res_blocks: int = 2
     embed_channels: int = 512  # time embedding width
@@ -17,6 +17,11 @@ class DiffAEArch:
     dropout: float = 0.1
     in_channels: int = 3
     patch_size: int = 1  # >1: pixel-unshuffle the image into patches first (cheap small models; official: 1)
+    encoder: str = "unet"  # "unet": the official half-UNet; "resnet": networks.conv_encoder, model_channels/2 wide
+
+    def __post_init__(self):
+        if self.encoder not in ("unet", "resnet"):
+            raise ValueError(f"unknown DiffAE encoder {self.encoder!r}; choose 'unet' or 'resnet'")
 
 
 PRESETS: dict[str, DiffAEArch] = {
@@ -28,6 +33,10 @@ PRESETS: dict[str, DiffAEArch] = {
                           dropout=0.0, patch_size=2),
     "synth64_tiny": DiffAEArch(64, 32, (1, 2), (1, 2, 2), (16,), num_res_blocks=1, embed_channels=64, z_dim=64,
                                dropout=0.0, patch_size=2),
+    # synth64's denoiser under a BatchNorm ResNet encoder: the official encoder, at this size and training budget,
+    # does not learn a smile or make-up (weights/synth/backbone.md, stage 3).
+    "synth64_resnet": DiffAEArch(64, 64, (1, 2, 2), (), (16, 8), num_res_blocks=1, embed_channels=256, z_dim=256,
+                                 dropout=0.0, patch_size=2, encoder="resnet"),
 }
 
 

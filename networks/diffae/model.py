@@ -10,6 +10,7 @@ from torch import nn
 
 from networks.diffae.blocks import (AttentionBlock, ConditionedSequential, ResBlock, TimeEmbed, normalization,
                                     timestep_embedding, zero_module)
+from networks.conv_encoder import ConvEncoder
 from networks.diffae.config import DiffAEArch
 
 
@@ -83,7 +84,8 @@ class DiffAE(nn.Module):
                 self.output_blocks.append(ConditionedSequential(*layers))
         self.out = nn.Sequential(normalization(ch), nn.SiLU(),
                                  zero_module(nn.Conv2d(ch, arch.in_channels * arch.patch_size**2, 3, padding=1)))
-        self.encoder = SemanticEncoder(arch)
+        self.encoder = SemanticEncoder(arch) if arch.encoder == "unet" else ConvEncoder(arch.z_dim,
+                                                                                         arch.model_channels // 2)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

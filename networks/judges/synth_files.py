@@ -13,7 +13,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from networks.judges.errors import JudgeLoadError, short_reason
-from networks.judges.synth_nets import ConvEncoder, UNetParser, tiny_clip
+from networks.conv_encoder import ConvEncoder
+from networks.judges.synth_nets import UNetParser, tiny_clip
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "clip": tiny_clip, "identity": ConvEncoder, "parser": UNetParser, "attributes": ConvEncoder,
