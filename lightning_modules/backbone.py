@@ -77,9 +77,7 @@ class BackbonePretraining(L.LightningModule):
         loss = F.mse_loss(out.float(), self.scheduler.target(x0, noise, t))
         self.log("train/denoising", loss)
         if self.attribute_probe is not None:
-            probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), batch["labels"].float())
-            self.log("train/attribute_probe", probe)
-            loss = loss + self.hparams.attribute_weight * probe
+            loss = loss + self.hparams.attribute_weight * self._probe_loss(z_sem, batch["labels"])
         if self.hparams.edit_weight > 0:
             edit = self._edit_following_loss(x0, self._prepare(batch["flipped_image"]), x_t, t)
             self.log("train/edit_following", edit)
@@ -89,10 +87,13 @@ class BackbonePretraining(L.LightningModule):
 
     def _encoder_warmup_step(self, batch: dict) -> torch.Tensor:
         """Only the encoder and the probe learn: z_sem first becomes a classifier of the labels."""
-        z_sem = self.model.encode(self._prepare(batch["image"]))
-        probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), batch["labels"].float())
-        self.log("train/attribute_probe", probe)
+        probe = self._probe_loss(self.model.encode(self._prepare(batch["image"])), batch["labels"])
         self.log("train/loss", probe, prog_bar=True)
+        return probe
+
+    def _probe_loss(self, z_sem: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        probe = F.binary_cross_entropy_with_logits(self.attribute_probe(z_sem.float()), labels.float())
+        self.log("train/attribute_probe", probe)
         return probe
 
     def _edit_following_loss(self, x0: torch.Tensor, flipped: torch.Tensor, x_t: torch.Tensor,

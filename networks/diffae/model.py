@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from networks.conv_encoder import ConvEncoder
 from networks.diffae.blocks import (AttentionBlock, ConditionedSequential, ResBlock, TimeEmbed, normalization,
                                     timestep_embedding, zero_module)
-from networks.conv_encoder import ConvEncoder
 from networks.diffae.config import DiffAEArch
 
 
