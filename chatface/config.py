@@ -64,7 +64,7 @@ class PretrainConfig:
 
 @dataclass
 class BackboneConfig:
-    preset: str = "synth64"
+    preset: str = "synth64"  # the architecture to train; our weights files name their own preset
     prediction: Prediction = Prediction.v
     weights: str = "weights/synth/backbone.safetensors"  # safetensors of our own, or an official last.ckpt
     invert_refine: int = 4  # fixed-point iterations per DDIM inversion step (0: plain DDIM inversion)

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from chatface.resume import last_checkpoint, last_checkpoint_callback
 from chatface.tracking import mlflow_logger
 from datamodules.synthface import SynthFaceDataModule
 from lightning_modules.backbone import BackbonePretraining
@@ -33,15 +33,13 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=p.preview_every,
         check_val_every_n_epoch=None, limit_val_batches=1, num_sanity_val_steps=0,
         logger=mlflow_logger(cfg, p.run_name, run_dir),
-        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=p.checkpoint_every, save_last=True,
-                                   save_top_k=0)],
+        callbacks=[last_checkpoint_callback(run_dir, p.checkpoint_every)],
     )
-    last = run_dir / "last.ckpt"
-    if p.init_weights and not last.exists():
-        trained, _ = load_backbone(p.init_weights, cfg.backbone.preset if p.init_encoder else None)
+    if p.init_weights and last_checkpoint(run_dir) is None:
+        trained, _ = load_backbone(p.init_weights, cfg.backbone.preset)
         module.start_from(trained, with_encoder=p.init_encoder)
     trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual=p.edit_weight > 0),
-                ckpt_path=last if last.exists() else None)
+                ckpt_path=last_checkpoint(run_dir))
     if trainer.is_global_zero:
         save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)
     return Path(cfg.backbone.weights)

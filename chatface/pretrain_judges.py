@@ -7,10 +7,10 @@ trained again, only exported.
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
+from chatface.resume import last_checkpoint, last_checkpoint_callback
 from chatface.tracking import mlflow_logger
 from datamodules.synthface import SynthFaceDataset
 from datamodules.synthface_cache import CachedSynthFace, render_cache
@@ -62,11 +62,10 @@ def pretrain_judge(cfg: DictConfig, kind: str, train: Path, val: Path) -> Path:
         max_steps=p.steps[kind], accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(p.val_every, p.steps[kind]),
         check_val_every_n_epoch=None, num_sanity_val_steps=0, logger=mlflow_logger(cfg, f"judge-{kind}", run_dir),
-        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=100, save_last=True, save_top_k=0)],
+        callbacks=[last_checkpoint_callback(run_dir, 100)],
     )
-    last = run_dir / "last.ckpt"
     trainer.fit(module, DataLoader(train_set, batch_size, shuffle=True, drop_last=True),
-                DataLoader(val_set, len(val_set)), ckpt_path=last if last.exists() else None)
+                DataLoader(val_set, len(val_set)), ckpt_path=last_checkpoint(run_dir))
     module.export(cfg.judges[kind])
     return Path(cfg.judges[kind])
 

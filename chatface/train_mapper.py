@@ -23,6 +23,7 @@ from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
 from chatface.editor import mapper_dir
+from chatface.resume import last_checkpoint, last_checkpoint_callback
 from chatface.tracking import mlflow_logger
 from datamodules.image_folder import ImageFolderDataset, split_folder
 from datamodules.latent_cache import LatentDataset, cached_latents, file_digest
@@ -82,12 +83,10 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, logger=logger,
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(m.val_every, m.max_steps),
         check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        callbacks=[ModelCheckpoint(dirpath=run_dir, every_n_train_steps=m.checkpoint_every, save_last=True,
-                                   save_top_k=0), *callbacks],
+        callbacks=[last_checkpoint_callback(run_dir, m.checkpoint_every), *callbacks],
     )
-    last = run_dir / "last.ckpt"
     trainer.fit(module, DataLoader(LatentDataset(train), m.batch_size, shuffle=True, drop_last=True),
-                DataLoader(LatentDataset(val), 32), ckpt_path=last if last.exists() else None)
+                DataLoader(LatentDataset(val), 32), ckpt_path=last_checkpoint(run_dir))
     scores = trainer.callback_metrics
     if not any(key.startswith("val/") for key in scores):  # a finished run resumed: fit validated nothing
         scores = trainer.validate(module, DataLoader(LatentDataset(val), 32), verbose=False)[0]

@@ -1,5 +1,8 @@
 """The backbone LightningModule trains for real, checkpoints, resumes after a stop, and exports safetensors."""
 
+import shutil
+from pathlib import Path
+
 import mlflow
 import pytest
 import torch
@@ -40,6 +43,20 @@ def test_pretrain_resume_and_export(tmp_path):
     assert len(runs) == 1, "the resumed training continues the same MLflow run"
     history = mlflow.tracking.MlflowClient().get_metric_history(runs.run_id[0], "val/psnr_semantic")
     assert len(history) >= 2
+
+    with pytest.raises(ValueError, match="another run_name") as error:  # MLflow keeps one value per parameter
+        pretrain_backbone(_config(tmp_path, 6, "backbone.pretrain.lr=0.5"))
+    assert "'lr'" in str(error.value) and step_of(tmp_path / "backbone") == 4, "refused before training a step"
+
+    branch = tmp_path / "branch" / "synth"  # a run branched off a copy of another's checkpoint
+    branch.mkdir(parents=True)
+    shutil.copy(tmp_path / "backbone" / "synth" / "last.ckpt", branch)
+    pretrain_backbone(_config(tmp_path, 6, "backbone.pretrain.lr=0.5", "backbone.pretrain.run_name=branch"))
+    assert step_of(tmp_path / "branch") == 6 and sorted(p.name for p in branch.glob("*.ckpt")) == ["last.ckpt"]
+
+
+def step_of(run: Path) -> int:
+    return torch.load(run / "synth" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
 
 
 @pytest.mark.slow

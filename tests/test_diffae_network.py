@@ -136,6 +136,13 @@ def test_our_weights_round_trip_with_their_preset_and_prediction(tmp_path, predi
     assert differing(model.state_dict(), loaded.state_dict()) == []
 
 
+def test_our_weights_are_built_as_the_preset_they_name_whatever_the_config_says(tmp_path):
+    path = tmp_path / "backbone.safetensors"
+    save_backbone(DiffAE(preset("synth64_tiny")), path, "synth64_tiny", "v")
+    loaded, _ = load_backbone(path, "synth64")
+    assert loaded.arch == preset("synth64_tiny")
+
+
 def test_truncated_weights_are_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "backbone.safetensors"
     save_backbone(DiffAE(preset("synth64_tiny")), path, "synth64_tiny", "v")

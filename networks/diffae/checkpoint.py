@@ -27,14 +27,15 @@ def save_backbone(model: DiffAE, path: str | Path, preset_name: str, prediction:
 
 
 def load_backbone(path: str | Path, preset_name: str | None = None) -> tuple[DiffAE, str]:
-    """(model, prediction target) from our safetensors file or an official Lightning checkpoint."""
+    """(model, prediction target) from our safetensors file or an official Lightning checkpoint. Our files name
+    their preset, which wins over `preset_name`; an official checkpoint does not, so it is built as `preset_name`."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such backbone weights file. Train one with `make pretrain-backbone`, "
                               f"or set backbone.weights to the file you have.")
     if path.suffix == ".safetensors":
         state, meta = _read_safetensors(path)
-        preset_name = preset_name or meta.get("preset")
+        preset_name = meta.get("preset") or preset_name
         prediction = meta.get("prediction", "eps")
     else:
         state, prediction = read_official_checkpoint(path), "eps"
