@@ -104,7 +104,7 @@ sweep: setup  ## Optuna sweep of ATTR [TRIALS=n WORKERS=k STORAGE=url] (resumes)
 ui: setup  ## MLflow UI on http://127.0.0.1:PORT (default 5000) to compare trials and attributes
 	$(CLI) ui --port $(PORT) $(CONFIG)
 
-leaderboard: setup  ## ChatFace vs StyleCLIP, DiffusionCLIP, Asyrp on N faces [ATTRS=smile,glasses N=30] -> runs/leaderboard/
+leaderboard: setup  ## ChatFace vs StyleCLIP, DiffusionCLIP, Asyrp [ATTRS=smile,glasses N=30 faces] -> runs/leaderboard/
 	$(CLI) leaderboard $(if $(ATTRS),leaderboard.attrs=[$(ATTRS)]) $(if $(N),leaderboard.faces=$(N)) $(CONFIG)
 
 clean:  ## remove outputs in runs/ (keeps the virtualenv and shipped weights)
