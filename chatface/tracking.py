@@ -22,8 +22,8 @@ class RunLogger(MLFlowLogger):
             if "Changing param values" not in str(error):
                 raise
             raise ValueError(f"{self.run_dir} holds a run started with other settings ({error.message}). "
-                             f"Continue it with the settings it was started with, or start a new run: another "
-                             f"run_name, or delete {self.run_dir}.") from None
+                             f"Continue it with the settings it was started with, or start a new run elsewhere "
+                             f"(another run_name or output_dir), or delete {self.run_dir}.") from None
 
 
 def mlflow_logger(cfg: DictConfig, run_name: str, run_dir: Path, tags: dict[str, str] | None = None) -> MLFlowLogger:
