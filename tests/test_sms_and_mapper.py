@@ -11,10 +11,10 @@ from torch import nn
 from chatface.config import SmsSchedule, load_config
 from diffusion.sms import SCHEDULES, edit_conditions, sms_conditions, sms_weights
 from losses import clip_direction_loss, identity_loss, preservation_loss
+from networks.conv_encoder import ConvEncoder
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
 from networks.judges.synth import HALF
-from networks.conv_encoder import ConvEncoder
 from networks.judges.synth_nets import tiny_clip, tiny_clip_tokenizer
 from networks.mapper import EqualLinear, LatentMapper
 from networks.mapper_checkpoint import MapperLoadError, load_mapper, save_mapper

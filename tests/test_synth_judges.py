@@ -19,11 +19,11 @@ from lightning_modules.clip_training import ClipTraining
 from lightning_modules.identity_training import ArcFaceLoss
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
+from networks.conv_encoder import ConvEncoder
 from networks.judges.errors import JudgeLoadError
 from networks.judges.loading import Judges, load_judges
 from networks.judges.synth import HALF, AttributeJudge, SynthParser, synth_clip, synth_identity
 from networks.judges.synth_files import load_judge_net, save_judge
-from networks.conv_encoder import ConvEncoder
 from networks.judges.synth_nets import UNetParser, tiny_clip, tiny_clip_tokenizer
 from synthface.attributes import ATTRIBUTES
 from synthface.captions import NOUN_PHRASES, caption

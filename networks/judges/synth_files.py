@@ -12,8 +12,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from networks.judges.errors import JudgeLoadError, short_reason
 from networks.conv_encoder import ConvEncoder
+from networks.judges.errors import JudgeLoadError, short_reason
 from networks.judges.synth_nets import UNetParser, tiny_clip
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
