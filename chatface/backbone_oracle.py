@@ -36,7 +36,7 @@ def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
     """Per attribute: among held-out faces lacking it, the share whose oracle edit the attribute judge sees."""
     if not cfg.judges.attributes:
         raise ValueError("the oracle edit needs an attribute judge (judges.attributes); the synth world has one")
-    pipe, judge = backbone_pipeline(cfg), load_judges(cfg.judges).attributes
+    pipe, judge = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges).attributes  # a small synth model
     result = {}
     for attr in attributes:
         lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)
@@ -54,7 +54,7 @@ def z_sem_following(cfg: DictConfig, faces: int = 16, levels: tuple[int, ...] = 
     """Per attribute and noise level t: x_t is noised from held-out faces lacking the attribute, z_sem is that of
     the same faces with it. Over the pixels the attribute changes, the share of the way from the face to the edited
     face that the predicted x0 goes, relative to the face's own z_sem: 1 follows z_sem, 0 follows x_t."""
-    pipe = backbone_pipeline(cfg)
+    pipe = backbone_pipeline(cfg, "cpu")
     model, scheduler = pipe.model, pipe.scheduler
     result = {}
     for attr in attributes:

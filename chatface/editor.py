@@ -96,23 +96,30 @@ class Editor:
 
     def mapper(self, attr: str) -> TrainedMapper:
         if attr not in self.mappers:
-            self.mappers[attr] = self.find(attr)
+            trained = self.find(attr)
+            trained.mapper.to(self.pipe.device)
+            self.mappers[attr] = trained
         return self.mappers[attr]
 
     @torch.no_grad()
     def latents(self, images: torch.Tensor) -> FaceLatents:
-        return FaceLatents(images, self.pipe.encode(images))
+        return FaceLatents(images, self.pipe.encode(images.to(self.pipe.device)).cpu())
 
     @torch.no_grad()
     def x_T(self, faces: FaceLatents, steps: int) -> torch.Tensor:
         if steps not in faces.x_T:
-            faces.x_T[steps] = self.pipe.invert(faces.images, faces.z, steps, self.refine)
+            device = self.pipe.device
+            x_T = self.pipe.invert(faces.images.to(device), faces.z.to(device), steps, self.refine)
+            faces.x_T[steps] = x_T.cpu()
         return faces.x_T[steps]
 
     @torch.no_grad()
     def edit(self, faces: FaceLatents, edits: Edits, steps: int = 8) -> torch.Tensor:
-        """Edited images in [-1, 1] for a list of (attribute, strength)."""
+        """Edited images in [-1, 1] for a list of (attribute, strength). The backbone and mappers run on the
+        backbone's device (the GPU of the ffhq256 world); faces, latents and results stay on the CPU."""
+        device = self.pipe.device
+        z = faces.z.to(device)
         trained = [(self.mapper(attr), strength) for attr, strength in edits]
-        offsets = [(strength * m.mapper(faces.z), m.sms, m.sms_param) for m, strength in trained]
-        conditions = edit_conditions(faces.z, offsets, steps)
-        return self.pipe.decode(self.x_T(faces, steps), conditions, steps)
+        offsets = [(strength * m.mapper(z), m.sms, m.sms_param) for m, strength in trained]
+        conditions = edit_conditions(z, offsets, steps)
+        return self.pipe.decode(self.x_T(faces, steps).to(device), conditions, steps).cpu()

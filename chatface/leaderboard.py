@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 
-from chatface.backbone_eval import backbone_pipeline
+from chatface.backbone_eval import backbone_pipeline, compute_device
 from chatface.catalog import Attribute, default_catalog
 from chatface.leaderboard_methods import REFERENCE, Method, check_methods, published_chatface
 from chatface.leaderboard_report import write_report
@@ -121,7 +121,7 @@ def run_cell(board: Board, method: Method, entry: Attribute) -> tuple[Cell, torc
     try:
         module, origin, train_seconds = _ready(board, method, entry, cell_dir, logger)
         start = time.perf_counter()
-        edited = torch.cat([method.edit(module, part) for part in latent_batches(board.test, 16)])
+        edited = _edited_test_faces(board, method, module)
         edit_seconds = (time.perf_counter() - start) / len(edited)
         scores = _scores(board, entry, edited)
     except Exception as error:
@@ -183,6 +183,20 @@ def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: 
     weights.with_suffix(".partial").rename(weights)  # a killed run leaves no file that looks complete
     record.write_text(json.dumps({"train_seconds": seconds, "steps": steps, "batch_size": batch_size}))
     return "trained", seconds
+
+
+def _edited_test_faces(board: Board, method: Method, module: L.LightningModule | None) -> torch.Tensor:
+    """The method's edits of the test faces, made on the accelerator (with the backbone and judges attached to the
+    module); the judges then score them on the CPU, where the faces are."""
+    device = compute_device(board.cfg.trainer.accelerator)
+    if module is not None:
+        module.to(device)
+    try:
+        return torch.cat([method.edit(module, {key: value.to(device) for key, value in part.items()}).cpu()
+                          for part in latent_batches(board.test, 16)])
+    finally:
+        if module is not None:
+            module.cpu()
 
 
 def _scores(board: Board, entry: Attribute, edited: torch.Tensor) -> dict[str, tuple[float, float, float]]:

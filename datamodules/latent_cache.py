@@ -37,12 +37,13 @@ def cached_latents(pipe: DiffAEPipeline, backbone_file: str | Path, faces: Datas
     parts: dict[str, list[torch.Tensor]] = {"z": [], "x_T": [], "recon": [], "image": [], "labels": []}
     with torch.inference_mode():
         for batch in tqdm(DataLoader(faces, batch_size=batch_size), desc=f"inverting {faces.cache_key} (once)"):
-            z = pipe.encode(batch["image"])
-            x_T = pipe.invert(batch["image"], z, steps, refine)
+            image = batch["image"].to(pipe.device)
+            z = pipe.encode(image)
+            x_T = pipe.invert(image, z, steps, refine)
             labels = batch.get("labels", torch.zeros(len(z), 0))
             for key, value in (("z", z), ("x_T", x_T), ("recon", pipe.decode(x_T, z, steps)),
                                ("image", batch["image"]), ("labels", labels)):
-                parts[key].append(value.float())
+                parts[key].append(value.float().cpu())
     latents = {key: torch.cat(values).contiguous() for key, values in parts.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(latents, path.with_suffix(".partial"))

@@ -28,6 +28,10 @@ class DiffAEPipeline:
         model, prediction = load_backbone(path, preset_name)
         return cls(model.requires_grad_(False), DDIMScheduler(prediction=prediction), bf16)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def _autocast(self, device: torch.device):
         return torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 

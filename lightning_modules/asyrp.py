@@ -44,12 +44,12 @@ Differences from the official code, and what was scaled down for CPU:
   does not clip); the losses see the unclipped P_t, as in the official code.
 """
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from diffusion import DiffAEPipeline
+from lightning_modules.attached import WithFrozenParts
 from losses import clip_direction_loss
 from networks.judges.loading import Judges
 
@@ -69,7 +69,7 @@ class DeltaBlock(nn.Module):
         return self.conv2(F.silu(self.norm(h)))
 
 
-class Asyrp(L.LightningModule):
+class Asyrp(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, lr: float = 0.5,
                  lr_step_epochs: int = 3, lr_gamma: float = 0.1, t_edit: int = 500, inv_steps: int = 40,
                  train_steps: int = 40, test_steps: int = 40, lambda_clip: float = 1.0,
@@ -81,7 +81,7 @@ class Asyrp(L.LightningModule):
 
     # -- setup -----------------------------------------------------------------------------------------------
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "Asyrp":
-        self.__dict__.update(pipe=pipe, judges=judges)  # kept out of the module tree: frozen, not checkpointed
+        self.attach_frozen(pipe, judges)
         h, arch = self.hparams, pipe.model.arch
         if not 0 <= h.t_edit < pipe.scheduler.num_train_steps:
             raise ValueError(f"t_edit must be in 0..{pipe.scheduler.num_train_steps - 1}, got {h.t_edit}")

@@ -35,15 +35,15 @@ clamp), and the clean image counts as the level below t = 0, so a T-step walk ma
 import copy
 import hashlib
 
-import lightning as L
 import torch
 
 from diffusion import DiffAEPipeline
+from lightning_modules.attached import WithFrozenParts
 from losses import clip_direction_loss, identity_loss
 from networks.judges.loading import Judges
 
 
-class DiffusionCLIP(L.LightningModule):
+class DiffusionCLIP(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, lr: float = 8e-6,
                  sch_gamma: float = 1.3, t_0: int = 500, inv_steps: int = 40, train_steps: int = 6,
                  test_steps: int = 40, lambda_clip: float = 3.0, lambda_l1: float = 1.0, lambda_id: float = 0.0,
@@ -53,7 +53,7 @@ class DiffusionCLIP(L.LightningModule):
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "DiffusionCLIP":
         """Keep the frozen backbone and judges out of the module tree; make the trainable copy of the UNet."""
-        self.__dict__.update(pipe=pipe, judges=judges)  # frozen, not checkpointed
+        self.attach_frozen(pipe, judges)
         denoiser = copy.deepcopy(pipe.model)
         denoiser.encoder = None  # z_sem comes with the batch: the copy only denoises, and only it is checkpointed
         self.denoiser = denoiser.requires_grad_(True).train()  # the repo fine-tunes in train mode (dropout on)

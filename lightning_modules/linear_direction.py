@@ -6,17 +6,17 @@ the unit normal, in standardised units, until the classifier's logit reaches `ta
 stay), then decodes the moved code from the face's own x_T at every step, as DiffAE does.
 """
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from diffusion import DiffAEPipeline
+from lightning_modules.attached import WithFrozenParts
 from networks.judges.loading import Judges
 from synthface.attributes import ATTRIBUTE_INDEX, check_name
 
 
-class LinearDirection(L.LightningModule):
+class LinearDirection(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, latent_steps: int,
                  lr: float = 0.05, target_logit: float = 3.0) -> None:
         super().__init__()
@@ -26,7 +26,7 @@ class LinearDirection(L.LightningModule):
         self.classifier = nn.Linear(latent_dim, 1)
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "LinearDirection":
-        self.__dict__.update(pipe=pipe)  # frozen, kept out of the module tree and its state
+        self.attach_frozen(pipe, None)
         return self
 
     def logit(self, z: torch.Tensor) -> torch.Tensor:

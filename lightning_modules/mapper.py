@@ -5,20 +5,20 @@ only the mapper learns. Training and validation read cached latents {z, x_T, rec
 the edit with the reconstruction from the same x_T, so they measure the edit, not the inversion error.
 """
 
-import lightning as L
 import timm.optim
 import torch
 from torchmetrics import MetricCollection
 
 from diffusion import DiffAEPipeline
 from diffusion.sms import sms_conditions
+from lightning_modules.attached import WithFrozenParts
 from losses import clip_direction_loss, identity_loss, preservation_loss
 from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import Judges
 from networks.mapper import LatentMapper
 
 
-class AttributeMapping(L.LightningModule):
+class AttributeMapping(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, width: int = 512,
                  depth: int = 4, lr: float = 0.2, lambda_dir: float = 2.0, lambda_id: float = 0.5,
                  lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8,
@@ -28,7 +28,7 @@ class AttributeMapping(L.LightningModule):
         self.mapper = LatentMapper(latent_dim, width, depth)
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "AttributeMapping":
-        self.__dict__.update(pipe=pipe, judges=judges)  # kept out of the module tree: frozen, not checkpointed
+        self.attach_frozen(pipe, judges)
         h = self.hparams
         self.text_direction = judges.clip.text_direction(h.source_text, h.target_text)
         self.val_metrics = MetricCollection(edit_metrics(judges, h.attribute, h.source_text, h.target_text))

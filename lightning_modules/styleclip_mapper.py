@@ -9,18 +9,18 @@ and decoded with the edited code at every step (no SMS). Its CLIP loss pulls the
 where ChatFace's directional loss pulls the change along the text's change.
 """
 
-import lightning as L
 import timm.optim
 import torch
 import torch.nn.functional as F
 
 from diffusion import DiffAEPipeline
+from lightning_modules.attached import WithFrozenParts
 from losses import identity_loss
 from networks.judges.loading import Judges
 from networks.mapper import LatentMapper
 
 
-class StyleCLIPMapping(L.LightningModule):
+class StyleCLIPMapping(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, latent_steps: int,
                  lr: float = 0.5, lambda_clip: float = 1.0, lambda_l2: float = 0.8, lambda_id: float = 0.1,
                  width: int = 512, depth: int = 4) -> None:
@@ -29,7 +29,7 @@ class StyleCLIPMapping(L.LightningModule):
         self.mapper = LatentMapper(latent_dim, width, depth)
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "StyleCLIPMapping":
-        self.__dict__.update(pipe=pipe, judges=judges)  # frozen, kept out of the module tree and its state
+        self.attach_frozen(pipe, judges)
         self.target_embedding = F.normalize(judges.clip.encode_text([self.hparams.target_text])[0].float(), dim=0)
         return self
 

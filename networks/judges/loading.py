@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
+from torch import nn
 
 from networks.judges.arcface import IdentityJudge
 from networks.judges.bisenet import FaceParser
@@ -19,6 +20,9 @@ class Judges:
     identity: IdentityJudge
     parser: FaceParser | SynthParser
     attributes: AttributeJudge | None  # synth only: real photos have no ground-truth attribute judge here
+
+    def networks(self) -> list[nn.Module]:
+        return [judge for judge in (self.clip, self.identity, self.parser, self.attributes) if judge is not None]
 
 
 def _is_ours(path: str) -> bool:
