@@ -18,7 +18,7 @@ STORAGE ?=
 PORT   ?= 5000
 CONFIG := world=$(WORLD) $(ARGS)
 
-.PHONY: help setup test test-fast bench preview pretrain-backbone pretrain-backbone-encoder eval-backbone \
+.PHONY: help setup test test-fast bench bench-gpu preview pretrain-backbone pretrain-backbone-encoder eval-backbone \
         backbone-preview pretrain-judges eval-judges train eval-mapper grid edit chat sweep ui \
         leaderboard clean
 
@@ -43,6 +43,9 @@ bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency, mapper
 	$(PY) benchmarks/backbone_speed.py
 	$(PY) benchmarks/mapper_training.py
 	$(PY) benchmarks/leaderboard_budget.py
+
+bench-gpu: setup  ## the ffhq256 world on a CUDA GPU (random weights): latent caching, mapper training, editing
+	$(PY) benchmarks/ffhq256_gpu.py
 
 preview: setup  ## PNG grid of SynthFace faces, class maps and captions -> runs/preview/
 	$(CLI) synth preview $(CONFIG)
