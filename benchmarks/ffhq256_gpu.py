@@ -38,10 +38,8 @@ STEPS = 8
 
 
 def random_judges() -> Judges:
-    clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
-    cfg = open_clip.get_model_preprocess_cfg(clip)
-    return Judges(ClipJudge.from_model(clip, open_clip.get_tokenizer("ViT-B-32"), 224, cfg["mean"], cfg["std"]),
-                  IdentityJudge(IResNet()), FaceParser(), attributes=None)
+    clip = ClipJudge.from_open_clip(open_clip.create_model("ViT-B-32", force_quick_gelu=True), "ViT-B-32")
+    return Judges(clip, IdentityJudge(IResNet()), FaceParser(), attributes=None)
 
 
 def latents_per_second(pipe: DiffAEPipeline, faces: int, batch: int) -> tuple[dict[str, torch.Tensor], float]:

@@ -36,7 +36,7 @@ def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
     """Per attribute: among held-out faces lacking it, the share whose oracle edit the attribute judge sees."""
     if not cfg.judges.attributes:
         raise ValueError("the oracle edit needs an attribute judge (judges.attributes); the synth world has one")
-    pipe, judge = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges).attributes  # a small synth model
+    pipe, judge = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges).attributes  # all on the CPU, as the judge
     result = {}
     for attr in attributes:
         lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)

@@ -87,8 +87,7 @@ class Asyrp(WithFrozenParts):
             raise ValueError(f"t_edit must be in 0..{pipe.scheduler.num_train_steps - 1}, got {h.t_edit}")
         if self.delta_h is None:
             channels = arch.model_channels * arch.channel_mult[-1]  # the middle block's width
-            device = next(pipe.model.parameters()).device
-            self.delta_h = DeltaBlock(channels, arch.embed_channels).to(device)
+            self.delta_h = DeltaBlock(channels, arch.embed_channels).to(pipe.device)
         clip = judges.clip
         self.text_direction = clip.text_direction(h.source_text, h.target_text)
         # the official code weighs the L1 term by the CLIP similarity of the two (template-free) texts

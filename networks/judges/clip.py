@@ -62,7 +62,11 @@ class ClipJudge(FrozenJudge):
     def from_openai_file(cls, path: str | Path, arch: str = "ViT-B-32") -> Self:
         """OpenAI CLIP weights from a local file: OpenAI's TorchScript release (`ViT-B-32.pt`) or an open_clip
         state_dict (`open_clip_model.safetensors`, `open_clip_pytorch_model.bin`)."""
-        model = _load_openai_clip(Path(path), arch)
+        return cls.from_open_clip(_load_openai_clip(Path(path), arch), arch)
+
+    @classmethod
+    def from_open_clip(cls, model: nn.Module, arch: str) -> Self:
+        """An open_clip model of `arch`, with the input size, normalisation and tokenizer that arch prescribes."""
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]  # CLIP inputs are square
         return cls(model, open_clip.get_tokenizer(arch), size, cfg["mean"], cfg["std"])
