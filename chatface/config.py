@@ -28,6 +28,11 @@ class SmsSchedule(str, Enum):
     none = "none"  # the edited code at every step: no SMS
 
 
+class DirectionLoss(str, Enum):
+    cosine = "cosine"  # the paper: 1 - cos(image direction, text direction)
+    projection = "projection"  # how far the image moved along the text direction; wants a small lambda_pre
+
+
 @dataclass
 class WorldConfig:
     name: str = "synth"
@@ -111,7 +116,11 @@ class MapperConfig:
     lambda_pre: float = 0.2
     sms: SmsSchedule = SmsSchedule.linear
     sms_param: float = 0.5
+    direction_loss: DirectionLoss = DirectionLoss.cosine
     steps: int = 8  # DDIM steps of the decode the losses see
+    # The offset in whitened coordinates, mapped by the square root of the training latents' covariance
+    # (networks/mapper.py): steps follow the directions in which faces differ.
+    whiten: bool = False
     grad_checkpoint: bool = False  # recompute the decoder in the backward pass: less memory (ffhq256), ~1/3 slower
     max_steps: int = 150  # about 9 minutes on 2 CPU cores (benchmarks/mapper_training.py)
     batch_size: int = 8

@@ -61,7 +61,8 @@ def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[st
 def mapping_module(cfg: DictConfig, attr: str, latent_dim: int) -> AttributeMapping:
     entry, m = default_catalog()[attr], cfg.mapper
     return AttributeMapping(attr, entry.source, entry.target, latent_dim, m.width, m.depth, m.lr, m.lambda_dir,
-                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps, m.grad_checkpoint)
+                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps, m.grad_checkpoint,
+                            m.whiten, m.direction_loss.value)
 
 
 def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger: MLFlowLogger | None = None,
@@ -77,6 +78,8 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     pipe, judges = backbone_pipeline(cfg), load_judges(cfg.judges)
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
     module = mapping_module(cfg, attr, train["z"].shape[1]).attach(pipe, judges)
+    if cfg.mapper.whiten:
+        module.mapper.fit_whitening(train["z"])
     m = cfg.mapper
     trainer = L.Trainer(
         max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,

@@ -12,7 +12,7 @@ from torchmetrics import MetricCollection
 from diffusion import DiffAEPipeline
 from diffusion.sms import sms_conditions
 from lightning_modules.attached import WithFrozenParts
-from losses import clip_direction_loss, identity_loss, preservation_loss
+from losses import CLIP_LOSSES, identity_loss, preservation_loss
 from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import Judges
 from networks.mapper import LatentMapper
@@ -22,10 +22,10 @@ class AttributeMapping(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, width: int = 512,
                  depth: int = 4, lr: float = 0.2, lambda_dir: float = 2.0, lambda_id: float = 0.5,
                  lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8,
-                 grad_checkpoint: bool = False) -> None:
+                 grad_checkpoint: bool = False, whiten: bool = False, direction_loss: str = "cosine") -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.mapper = LatentMapper(latent_dim, width, depth)
+        self.mapper = LatentMapper(latent_dim, width, depth, whiten)
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "AttributeMapping":
         self.attach_frozen(pipe, judges)
@@ -47,7 +47,7 @@ class AttributeMapping(WithFrozenParts):
         source, z = batch["recon"], batch["z"]
         edited, z_edit = self.edit(z, batch["x_T"], use_checkpoint=h.grad_checkpoint)
         losses = {
-            "direction": clip_direction_loss(self.judges.clip, source, edited, self.text_direction),
+            "direction": CLIP_LOSSES[h.direction_loss](self.judges.clip, source, edited, self.text_direction),
             "identity": identity_loss(self.judges.identity, source, edited),
             "preservation": preservation_loss(source, edited, z, z_edit),
         }

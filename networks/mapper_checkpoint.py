@@ -16,10 +16,12 @@ class MapperLoadError(ValueError):
 
 
 def save_mapper(mapper: LatentMapper, path: str | Path, info: dict) -> None:
-    """`info` holds the sizes (latent_dim, width, depth) and anything worth keeping (attribute, sms, backbone)."""
+    """`info` holds the sizes (latent_dim, width, depth) and anything worth keeping (attribute, sms, backbone);
+    whether the offset is whitened is read from the mapper itself."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in mapper.state_dict().items()}
+    info = {**info, "whiten": mapper.whitening is not None}
     save_file(tensors, path, metadata={"mapper": json.dumps(info)})
 
 
@@ -37,7 +39,8 @@ def load_mapper(path: str | Path) -> tuple[LatentMapper, dict]:
     if missing := [key for key in SIZE_KEYS if key not in info]:
         raise MapperLoadError(f"{path}: the mapper metadata lacks {', '.join(missing)}; train it again with "
                               f"`make train ATTR=<name>`")
-    mapper = LatentMapper(**{key: int(info[key]) for key in SIZE_KEYS})
+    # files written before whitening existed lack the key, and have no whitening tensor
+    mapper = LatentMapper(**{key: int(info[key]) for key in SIZE_KEYS}, whiten=bool(info.get("whiten", False)))
     try:
         mapper.load_state_dict(tensors)
     except RuntimeError as error:

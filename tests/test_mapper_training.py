@@ -17,7 +17,7 @@ from PIL import Image
 from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import UnknownAttributeError
 from chatface.config import load_config
-from chatface.train_mapper import mapper_dir, settings_run_dir, train_mapper
+from chatface.train_mapper import mapper_dir, mapper_latents, settings_run_dir, train_mapper
 from datamodules.latent_cache import cached_latents, file_digest
 from datamodules.synthface import SynthFaceDataset
 from diffusion import DiffAEPipeline
@@ -163,6 +163,18 @@ def test_latent_cache_is_keyed_by_backbone_file_and_step_count(trained, tmp_path
     other_latents = cached_latents(DiffAEPipeline.from_weights(str(other)), other, faces, 2, 0, cache)
     assert len(snapshot(cache)) == 3
     assert not torch.equal(other_latents["z"], first["z"])
+
+
+def test_a_whitened_mapper_trains_from_the_training_latents_covariance(trained):
+    """mapper.whiten=true: the whitening is fitted on the cached training latents, trained with and saved."""
+    cfg = OmegaConf.merge(trained.cfg, {"mapper": {"whiten": True}})
+    in_folder(trained.root, train_mapper, cfg, "glasses")  # another attribute: the smile run stays as it was
+    mapper, info = load_mapper(mapper_dir(cfg, "glasses") / "mapper.safetensors")
+    z = mapper_latents(cfg, backbone_pipeline(cfg), "train")["z"]  # read back from the cache
+    assert info["whiten"] is True
+    covariance = torch.cov(z.T)
+    assert torch.allclose(mapper.whitening @ mapper.whitening, covariance, atol=1e-4 * covariance.abs().max())
+    assert mapper.layers[-1].weight.abs().sum() > 0
 
 
 def test_unknown_attribute_fails_with_a_suggestion_before_anything_is_computed(tiny_cfg, tmp_path):

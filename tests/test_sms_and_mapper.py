@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from chatface.config import SmsSchedule, load_config
+from chatface.config import DirectionLoss, SmsSchedule, load_config
 from diffusion.sms import SCHEDULES, edit_conditions, sms_conditions, sms_weights
-from losses import clip_direction_loss, identity_loss, preservation_loss
+from losses import CLIP_LOSSES, clip_direction_loss, clip_projection_loss, identity_loss, preservation_loss
 from networks.conv_encoder import ConvEncoder
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
@@ -26,10 +26,10 @@ def latents(count: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.randn(count, DIM, generator=torch.Generator().manual_seed(seed))
 
 
-def trained_like(seed: int, width: int = 8) -> LatentMapper:
+def trained_like(seed: int, width: int = 8, whiten: bool = False) -> LatentMapper:
     """A mapper whose last layer is no longer zero, as after training."""
     torch.manual_seed(seed)
-    mapper = LatentMapper(DIM, width)
+    mapper = LatentMapper(DIM, width, whiten=whiten)
     nn.init.normal_(mapper.layers[-1].weight, std=100.0)  # EqualLinear scales weights by 0.01 / sqrt(in)
     nn.init.normal_(mapper.layers[-1].bias, std=10.0)
     return mapper
@@ -148,6 +148,42 @@ def test_mapper_sees_z_normalised_so_its_edit_does_not_depend_on_the_scale_of_z(
     assert torch.allclose(mapper(z), mapper(3 * z + 1), atol=1e-4)
 
 
+def low_rank_latents(count: int = 64, rank: int = 3) -> torch.Tensor:
+    """Latents that vary in only `rank` directions around a mean far from the origin."""
+    generator = torch.Generator().manual_seed(1)
+    directions = torch.randn(rank, DIM, generator=generator)
+    return 5.0 + torch.randn(count, rank, generator=generator) @ directions
+
+
+def test_whitening_is_the_square_root_of_the_latents_covariance():
+    mapper, z = trained_like(0, whiten=True), low_rank_latents()
+    mapper.fit_whitening(z)
+    assert torch.allclose(mapper.whitening @ mapper.whitening, torch.cov(z.T), atol=1e-4)
+
+
+def test_whitened_offsets_stay_in_the_directions_the_latents_vary_in():
+    mapper, z, faces = trained_like(0, whiten=True), low_rank_latents(rank=3), latents(32)
+    assert torch.linalg.matrix_rank(mapper(faces), rtol=1e-3) > 3  # before fitting: the identity, any direction
+    mapper.fit_whitening(z)
+    offsets = mapper(faces)
+    assert offsets.abs().max() > 1e-3
+    assert torch.linalg.matrix_rank(offsets, rtol=1e-3) == 3
+    centred = z - z.mean(0)
+    in_span = torch.linalg.lstsq(centred.T, offsets.T).solution
+    assert torch.allclose(centred.T @ in_span, offsets.T, atol=1e-3)
+
+
+def test_an_untrained_whitened_mapper_still_edits_nothing():
+    mapper = LatentMapper(DIM, 8, whiten=True)
+    mapper.fit_whitening(low_rank_latents())
+    assert torch.equal(mapper(latents()), torch.zeros(3, DIM))
+
+
+def test_fitting_whitening_on_a_mapper_without_it_is_an_error():
+    with pytest.raises(ValueError, match="whiten=True"):
+        LatentMapper(DIM, 8).fit_whitening(low_rank_latents())
+
+
 # --- mapper files -------------------------------------------------------------------------------------------------
 
 
@@ -156,10 +192,28 @@ def test_saved_mapper_loads_back_equal_with_its_info(tmp_path):
     info = {**sizes(mapper), "attribute": "smile", "sms": "linear", "steps": 8, "backbone": "abc123"}
     save_mapper(mapper, tmp_path / "m" / "mapper.safetensors", info)
     loaded, loaded_info = load_mapper(tmp_path / "m" / "mapper.safetensors")
-    assert loaded_info == info
+    assert loaded_info == {**info, "whiten": False}
     z = latents()
     assert torch.equal(loaded(z), mapper(z))
     assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+
+
+def test_a_whitened_mapper_loads_back_with_its_whitening(tmp_path):
+    mapper = trained_like(0, whiten=True)
+    mapper.fit_whitening(low_rank_latents())
+    save_mapper(mapper, tmp_path / "mapper.safetensors", sizes(mapper))
+    loaded, info = load_mapper(tmp_path / "mapper.safetensors")
+    assert info["whiten"] is True
+    assert torch.equal(loaded.whitening, mapper.whitening)
+    assert torch.equal(loaded(latents()), mapper(latents()))
+
+
+def test_a_mapper_file_from_before_whitening_loads_as_unwhitened(tmp_path):
+    mapper = trained_like(0)
+    tensors = {name: tensor.contiguous() for name, tensor in mapper.state_dict().items()}
+    save_file(tensors, tmp_path / "old.safetensors", metadata={"mapper": json.dumps(sizes(mapper))})
+    loaded, _ = load_mapper(tmp_path / "old.safetensors")
+    assert loaded.whitening is None and torch.equal(loaded(latents()), mapper(latents()))
 
 
 def test_missing_mapper_file_is_an_error_naming_it(tmp_path):
@@ -291,3 +345,38 @@ def test_direction_loss_gradient_reaches_the_edited_image_even_with_no_edit_yet(
     edited = x.clone().requires_grad_()
     clip_direction_loss(clip, x, edited, clip.text_direction("face", "smiling face")).backward()
     assert torch.isfinite(edited.grad).all() and edited.grad.abs().sum() > 0
+
+
+def embedding_direction(clip: ClipJudge, source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+    """The change of the unit image embedding from `source` to `edited` (first face)."""
+    with torch.no_grad():
+        unit = [torch.nn.functional.normalize(clip.encode_image(x[:1]), dim=1)[0] for x in (source, edited)]
+    return unit[1] - unit[0]
+
+
+def test_projection_loss_is_one_without_an_edit_and_counts_how_far_the_image_moved_along_the_text():
+    clip, x, edited = small_clip(), faces(), faces(1)
+    direction = embedding_direction(clip, x, edited)
+    assert torch.isclose(clip_projection_loss(clip, x, x, direction), torch.tensor(1.0))
+    assert torch.isclose(clip_projection_loss(clip, x[:1], edited[:1], direction),
+                         1 - direction.norm(), atol=1e-5)  # moved |direction| along the text
+    assert torch.isclose(clip_projection_loss(clip, x[:1], edited[:1], -direction), 1 + direction.norm(), atol=1e-5)
+
+
+def test_projection_loss_prefers_the_larger_of_two_steps_the_same_way():
+    clip, x, far = small_clip(), faces()[:1], faces(1)[:1]
+    near = x + 0.05 * (far - x)
+    direction = embedding_direction(clip, x, far)
+    assert clip_projection_loss(clip, x, far, direction) < clip_projection_loss(clip, x, near, direction) - 0.01
+    assert clip_projection_loss(clip, x, near, direction) < 1.0
+
+
+def test_projection_loss_gradient_reaches_the_edited_image_even_with_no_edit_yet():
+    clip, x = small_clip(), faces()
+    edited = x.clone().requires_grad_()
+    clip_projection_loss(clip, x, edited, clip.text_direction("face", "smiling face")).backward()
+    assert torch.isfinite(edited.grad).all() and edited.grad.abs().sum() > 0
+
+
+def test_the_config_offers_exactly_the_clip_losses_the_mapper_knows():
+    assert {loss.value for loss in DirectionLoss} == set(CLIP_LOSSES)
