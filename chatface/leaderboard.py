@@ -153,7 +153,7 @@ def _ready(board: Board, method: Method, entry: Attribute, cell_dir: Path,
     if published is not None:
         module, origin = published
         return module.attach(board.pipe, board.judges).eval(), origin, None
-    module = method.build(board.cfg, entry, board.train["z"].shape[1]).attach(board.pipe, board.judges)
+    module = method.build(board.cfg, entry, board.train["z"]).attach(board.pipe, board.judges)
     origin, seconds = _trained(board, method, module, cell_dir, logger)
     return module.eval(), origin, seconds
 

@@ -22,7 +22,8 @@ from lightning_modules.mapper import AttributeMapping
 from networks.mapper_checkpoint import load_mapper
 
 TRAINER_KEYS = ("steps", "batch_size")  # a section's budget; every other key is the module's keyword argument
-CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps")
+CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps",
+                     "direction_loss", "whiten")
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ class Method:
         section = self.section(cfg)
         return section.steps, section.batch_size
 
-    def build(self, cfg: DictConfig, entry: Attribute, latent_dim: int) -> L.LightningModule:
+    def build(self, cfg: DictConfig, entry: Attribute, train_z: torch.Tensor) -> L.LightningModule:
+        """The method's untrained module for `entry`, sized (and for a whitened mapper fitted) by the training z."""
         if self.name == "chatface":
-            return mapping_module(cfg, entry.name, latent_dim)
+            return mapping_module(cfg, entry.name, train_z)
+        latent_dim = train_z.shape[1]
         module_name, class_name = self.module.split(":")
         kwargs = {key: value for key, value in self.section(cfg).items() if key not in TRAINER_KEYS}
         if self.latent_steps:

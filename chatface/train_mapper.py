@@ -58,11 +58,15 @@ def mapper_latents(cfg: DictConfig, pipe: DiffAEPipeline, split: str) -> dict[st
                           Path(cfg.output_dir) / "latents")
 
 
-def mapping_module(cfg: DictConfig, attr: str, latent_dim: int) -> AttributeMapping:
+def mapping_module(cfg: DictConfig, attr: str, train_z: torch.Tensor) -> AttributeMapping:
+    """The attribute's untrained mapping module; a whitened mapper is fitted to the training faces' z_sem."""
     entry, m = default_catalog()[attr], cfg.mapper
-    return AttributeMapping(attr, entry.source, entry.target, latent_dim, m.width, m.depth, m.lr, m.lambda_dir,
-                            m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps, m.grad_checkpoint,
-                            m.whiten, m.direction_loss.value)
+    module = AttributeMapping(attr, entry.source, entry.target, train_z.shape[1], m.width, m.depth, m.lr,
+                              m.lambda_dir, m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps,
+                              m.grad_checkpoint, m.whiten, m.direction_loss.value)
+    if m.whiten:
+        module.mapper.fit_whitening(train_z)
+    return module
 
 
 def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger: MLFlowLogger | None = None,
@@ -77,9 +81,7 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     logger = logger or mlflow_logger(cfg, f"mapper-{attr}", run_dir)
     pipe, judges = backbone_pipeline(cfg), load_judges(cfg.judges)
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
-    module = mapping_module(cfg, attr, train["z"].shape[1]).attach(pipe, judges)
-    if cfg.mapper.whiten:
-        module.mapper.fit_whitening(train["z"])
+    module = mapping_module(cfg, attr, train["z"]).attach(pipe, judges)
     m = cfg.mapper
     trainer = L.Trainer(
         max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,

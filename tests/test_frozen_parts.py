@@ -16,7 +16,7 @@ def dtypes(module: torch.nn.Module) -> set[torch.dtype]:
 
 def test_the_backbone_and_judges_follow_the_mapper_but_stay_out_of_its_state(tiny_cfg):
     pipe, judges = backbone_pipeline(tiny_cfg), load_judges(tiny_cfg.judges)
-    module = mapping_module(tiny_cfg, "smile", pipe.model.arch.z_dim).attach(pipe, judges)
+    module = mapping_module(tiny_cfg, "smile", torch.randn(4, pipe.model.arch.z_dim)).attach(pipe, judges)
     module.to(torch.float64)
     for network in (module, pipe.model, *judges.networks()):
         assert dtypes(network) == {torch.float64}

@@ -16,7 +16,7 @@ from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.cli import main
 from chatface.config import load_config
-from chatface.leaderboard import run_leaderboard
+from chatface.leaderboard import run_leaderboard, settings_digest
 from chatface.leaderboard_methods import METHODS
 from chatface.train_mapper import train_mapper
 from conftest import save_live_backbone
@@ -209,7 +209,19 @@ def test_every_method_edits_without_keeping_a_graph(tiny_world, tmp_path):
     z = pipe.encode(images)
     batch = {"z": z, "x_T": pipe.invert(images, z, 2), "image": images, "recon": images, "labels": torch.zeros(2, 25)}
     for method in METHODS.values():
-        module = None if method.name == "reconstruction" else method.build(cfg, default_catalog()["smile"], z.shape[1])
+        module = None if method.name == "reconstruction" else method.build(cfg, default_catalog()["smile"], z)
         if module is not None:
             module.attach(pipe, judges).eval()
         assert not method.edit(module, batch).requires_grad, method.name
+
+
+def test_a_whitened_chatface_cell_is_fitted_to_the_training_faces_and_kept_apart(tiny_world, tmp_path):
+    """With mapper.whiten=true the leaderboard's ChatFace is whitened as `chatface train` does it, and its cell
+    is not the unwhitened one."""
+    cfg = board_cfg(tiny_world, tmp_path)
+    whitened = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}", "mapper.whiten=true"])
+    z = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    module = METHODS["chatface"].build(whitened, default_catalog()["smile"], z)
+    assert torch.allclose(module.mapper.whitening @ module.mapper.whitening, torch.cov(z.T), atol=1e-5)
+    plain = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}"])
+    assert settings_digest(whitened, METHODS["chatface"]) != settings_digest(plain, METHODS["chatface"])
