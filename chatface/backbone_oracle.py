@@ -1,9 +1,10 @@
 """The best any z_sem edit can do with a given backbone: the oracle edit.
 
 A mapper edits z_sem and keeps the face's inverted x_T. The oracle replaces z_sem with that of the same face
-rendered with the attribute switched on (same identity, same scene), decodes with the face's own x_T, and asks the
-attribute judge whether the attribute shows. Where it does not, the decoder follows x_T rather than z_sem for that
-attribute, and no mapper trained on this backbone can make it appear.
+rendered with the attribute switched on (same identity, same scene), decodes with the face's own x_T, and scores
+the result with the mapper's edit metrics. Where the attribute does not show, the decoder follows x_T rather than
+z_sem for that attribute, and no mapper trained on this backbone can make it appear; where identity or leakage fall
+short of the true edit's, the backbone, not the mapper, loses them.
 
 `z_sem_following` looks one level deeper, without a judge: at a single noise level, how far the denoiser's
 predicted x0 moves towards the attribute when only z_sem says it is there.
@@ -11,11 +12,13 @@ predicted x0 moves towards the attribute when only z_sem says it is there.
 
 import torch
 from omegaconf import DictConfig
+from torchmetrics import MetricCollection
 
 from chatface.backbone_eval import backbone_pipeline, held_out_faces
+from chatface.catalog import default_catalog
 from datamodules.synthface import face_labels, render_faces
-from metrics.attribute_edit import AttributeEditAccuracy
 from metrics.changed_region import changed_pixels, changed_region_mse
+from metrics.edit_metrics import edit_metrics, edit_scores
 from networks.judges.loading import load_judges
 
 EDITED_ATTRIBUTES = ("smile", "glasses", "curly_hair", "blond_hair", "makeup", "beard")  # issue #5's six
@@ -30,21 +33,30 @@ def faces_lacking(cfg: DictConfig, attr: str, faces: int, scan: int) -> tuple[li
     return lacking, source, target
 
 
+def _edit_scores(judges, attr: str, source: torch.Tensor, edited: torch.Tensor, labels: torch.Tensor) -> dict:
+    entry = default_catalog()[attr]
+    metrics = MetricCollection(edit_metrics(judges, attr, entry.source, entry.target))
+    metrics.update(source, edited, source_labels=labels)
+    return {name: round(value, 3) for name, value in edit_scores(metrics).items()}
+
+
 @torch.inference_mode()
-def oracle_edit_success(cfg: DictConfig, faces: int = 64, steps: int = 8,
-                        attributes: tuple[str, ...] = EDITED_ATTRIBUTES) -> dict[str, float]:
-    """Per attribute: among held-out faces lacking it, the share whose oracle edit the attribute judge sees."""
+def oracle_edits(cfg: DictConfig, faces: int = 64, steps: int = 8,
+                 attributes: tuple[str, ...] = EDITED_ATTRIBUTES) -> dict[str, dict[str, dict[str, float]]]:
+    """Per attribute, on held-out faces lacking it, the edit metrics (edit_success, leakage, id, sc, sdir) of
+    `true`: the face rendered with the attribute against the face (what the judges give a perfect edit), and
+    `oracle`: its z_sem decoded from the face's x_T against the face's reconstruction (what a mapper can reach)."""
     if not cfg.judges.attributes:
         raise ValueError("the oracle edit needs an attribute judge (judges.attributes); the synth world has one")
-    pipe, judge = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges).attributes  # all on the CPU, as the judge
+    pipe, judges = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges)  # all on the CPU, as the judges
     result = {}
     for attr in attributes:
         lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)
-        x_T = pipe.invert(source, pipe.encode(source), steps, cfg.backbone.invert_refine)
-        oracle = pipe.decode(x_T, pipe.encode(target), steps)
-        success = AttributeEditAccuracy(judge, attr)
-        success.update(source, oracle, source_labels=face_labels(lacking))
-        result[attr] = round(success.compute().item(), 3)
+        z_sem, labels = pipe.encode(source), face_labels(lacking)
+        x_T = pipe.invert(source, z_sem, steps, cfg.backbone.invert_refine)
+        reconstruction, oracle = pipe.decode(x_T, z_sem, steps), pipe.decode(x_T, pipe.encode(target), steps)
+        result[attr] = {"true": _edit_scores(judges, attr, source, target, labels),
+                        "oracle": _edit_scores(judges, attr, reconstruction, oracle, labels)}
     return result
 
 

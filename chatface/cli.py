@@ -60,11 +60,11 @@ def _eval_backbone(args, cfg) -> None:
 
     result = evaluate_backbone(cfg, faces=args.faces)
     if args.oracle_faces and cfg.judges.attributes:
-        from chatface.backbone_oracle import oracle_edit_success, z_sem_following
+        from chatface.backbone_oracle import oracle_edits, z_sem_following
 
-        per_attribute = oracle_edit_success(cfg, faces=args.oracle_faces)
-        result["oracle_edit_success"] = round(sum(per_attribute.values()) / len(per_attribute), 3)
-        result["oracle_edit_success_per_attr"] = per_attribute
+        edits = oracle_edits(cfg, faces=args.oracle_faces)
+        result["oracle_edit_success"] = round(sum(e["oracle"]["edit_success"] for e in edits.values()) / len(edits), 3)
+        result["edits_per_attr"] = edits
         result["z_sem_following_per_attr"] = z_sem_following(cfg, faces=min(16, args.oracle_faces))
     print(json.dumps(result, indent=None if args.json else 2))
 
@@ -208,8 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     ev = command(evaluate, "backbone", _eval_backbone,
                  "psnr_T20, psnr_T8 (invert + decode), psnr_semantic (z_sem with random x_T), seconds per image; "
                  "in the synth world also oracle_edit_success: how often the z_sem of the face with an attribute "
-                 "switched on, decoded from the face's own x_T (T = 8), shows it (the ceiling for any mapper), and "
-                 "z_sem_following: how far one denoising step moves towards the attribute that only z_sem names")
+                 "switched on, decoded from the face's own x_T (T = 8), shows it (the ceiling for any mapper), "
+                 "edits_per_attr: every edit metric of that oracle edit and of the true edit (the rendered pair), "
+                 "and z_sem_following: how far one denoising step moves towards the attribute that only z_sem names")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.add_argument("--faces", type=int, default=256, help="held-out test faces to use")
     ev.add_argument("--oracle-faces", type=int, default=64, help="held-out faces for the oracle edit; 0 skips it")
