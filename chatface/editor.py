@@ -18,10 +18,11 @@ from omegaconf import DictConfig
 from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.registry import model_name, registered_mapper_file
+from datamodules.latent_cache import file_digest
 from diffusion import DiffAEPipeline
 from diffusion.sms import edit_conditions
 from networks.mapper import LatentMapper
-from networks.mapper_checkpoint import load_mapper
+from networks.mapper_checkpoint import MapperLoadError, load_mapper
 
 Edits = list[tuple[str, float]]
 
@@ -49,8 +50,14 @@ class TrainedMapper:
 
 
 def read_trained_mapper(path: str | Path, cfg: DictConfig) -> TrainedMapper:
-    """The mapper in `path` with its own schedule (the config's for a file that does not name one)."""
+    """The mapper in `path` with its own schedule (the config's for a file that does not name one). A mapper
+    trained on another backbone is an error: its offsets mean nothing in this backbone's z_sem."""
     mapper, info = load_mapper(path)
+    if "backbone" in info and info["backbone"] != (digest := file_digest(cfg.backbone.weights)):
+        attr = info.get("attribute", "<name>")
+        raise MapperLoadError(f"{path} was trained on another backbone (digest {info['backbone']}) than "
+                              f"backbone.weights={cfg.backbone.weights} (digest {digest}); train it again with "
+                              f"`make train ATTR={attr}`, or set backbone.weights to the backbone it was trained on")
     schedule = info.get("sms", cfg.mapper.sms.value)
     return TrainedMapper(mapper, schedule, float(info.get("sms_param", cfg.mapper.sms_param)))
 

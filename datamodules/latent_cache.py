@@ -7,6 +7,7 @@ digest of the backbone file, the faces' `cache_key` and every setting that chang
 other faces or another T get a new file, never a stale one.
 """
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -19,6 +20,13 @@ from diffusion import DiffAEPipeline
 
 
 def file_digest(path: str | Path) -> str:
+    """The first 12 hex digits of the file's SHA-256, computed once per path, size and modification time."""
+    stat = Path(path).stat()
+    return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

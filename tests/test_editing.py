@@ -19,14 +19,16 @@ from chatface.chat_editing import plan_renderer
 from chatface.cli import main
 from chatface.config import load_config
 from chatface.edit_image import EditsSyntaxError, edit_image, parse_edits
-from chatface.editor import Editor, MapperMissingError, TrainedMapper, find_mapper, mapper_file
+from chatface.editor import (Editor, MapperMissingError, TrainedMapper, find_mapper, mapper_file,
+                             read_trained_mapper)
 from chatface.images import load_image, save_image, to_tensor
 from chatface.train_mapper import train_mapper
+from datamodules.latent_cache import file_digest
 from datamodules.synthface import SynthFaceDataset
 from diffusion.sms import sms_weights
 from conftest import save_live_backbone
 from networks.mapper import LatentMapper
-from networks.mapper_checkpoint import load_mapper, save_mapper
+from networks.mapper_checkpoint import MapperLoadError, load_mapper, save_mapper
 
 FIVE_METRICS = ("sdir", "sc", "id", "edit_success", "leakage")
 BEFORE_AFTER_SIZE = (64 + 4, 2 * 64 + 6)  # one column, two rows, 2-pixel padding
@@ -143,6 +145,16 @@ def test_find_mapper_loads_the_trained_mapper(smile):
     saved, info = load_mapper(mapper_file(smile.cfg, "smile"))
     assert all(torch.equal(a, b) for a, b in zip(found.mapper.state_dict().values(), saved.state_dict().values()))
     assert (found.sms, found.sms_param) == (info["sms"], info["sms_param"])
+
+
+def test_a_mapper_trained_on_another_backbone_is_an_error_naming_the_fix(world, tmp_path):
+    sizes = {"latent_dim": 16, "width": 8, "depth": 4, "attribute": "smile"}
+    save_mapper(LatentMapper(16, 8), tmp_path / "other.safetensors", {**sizes, "backbone": "0123456789ab"})
+    with pytest.raises(MapperLoadError, match="another backbone.*make train ATTR=smile"):
+        read_trained_mapper(tmp_path / "other.safetensors", world.cfg)
+    digest = file_digest(world.cfg.backbone.weights)
+    save_mapper(LatentMapper(16, 8), tmp_path / "same.safetensors", {**sizes, "backbone": digest})
+    assert isinstance(read_trained_mapper(tmp_path / "same.safetensors", world.cfg), TrainedMapper)
 
 
 # --- parse_edits --------------------------------------------------------------------------------------------------
