@@ -12,32 +12,32 @@ output pixel wide, so the map sees them.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 Colour = tuple[int, int, int]
-# Draws one shape with the given fill and outline values (colours, classes or layer values; None: not painted).
+Ink = tuple[int, int, int, int]  # a colour and a class: the canvas holds both in one image
+# Draws one shape with the given fill and outline values (inks or layer values; None: not painted).
 Draw = Callable[[ImageDraw.ImageDraw, Any, Any], None]
 
 
-@dataclass(frozen=True)
-class _Shape:
+class _Shape(NamedTuple):
     draw: Draw
-    fill: Colour | None
-    outline: Colour | None
+    fill: Ink | None
+    outline: Ink | None
     cls: int
 
 
 class Canvas:
     def __init__(self, size: int, supersample: int, background: np.ndarray):
+        """`background`: the (side, 3) uint8 colour of each canvas row."""
         self.size, self.step, self.side = size, supersample, size * supersample
-        self.background = background
-        self.rgb = Image.fromarray(background)
-        self.seg = Image.new("L", (self.side, self.side), 0)
-        self._rgb, self._seg = ImageDraw.Draw(self.rgb), ImageDraw.Draw(self.seg)
+        # Each pixel holds its colour and, in the fourth channel, its class, so one draw call paints both.
+        self._background = np.concatenate([background, np.zeros((self.side, 1), np.uint8)], axis=1)  # per row
+        self.image = Image.fromarray(np.repeat(self._background[:, None], self.side, axis=1))
+        self._draw = ImageDraw.Draw(self.image)
         self._shapes: list[_Shape] = []
 
     def px(self, v: float) -> float:
@@ -54,80 +54,103 @@ class Canvas:
         w = max(1, round(self.px(width)))
         return max(w, self.step) if alone else w
 
-    def _add(self, shape: _Shape) -> None:
-        shape.draw(self._rgb, shape.fill, shape.outline)
-        shape.draw(self._seg, shape.fill and shape.cls, shape.outline and shape.cls)
+    def _add(self, draw: Draw, fill: Colour | None, outline: Colour | None, cls: int) -> None:
+        cls = int(cls)  # numpy handles a plain int much faster than an IntEnum member
+        shape = _Shape(draw, fill and (*fill, cls), outline and (*outline, cls), cls)
+        draw(self._draw, shape.fill, shape.outline)
         self._shapes.append(shape)
 
     def ellipse(self, cx, cy, rx, ry, fill: Colour | None, cls: int,
                 outline: Colour | None = None, width: float = 0.0) -> None:
         """A filled ellipse; with fill None only the outline is painted, and only the outline gets the class."""
         box, w = self._box(cx, cy, rx, ry), self._width(width, fill is None)
-        self._add(_Shape(lambda d, f, o: d.ellipse(box, fill=f, outline=o, width=w), fill, outline, cls))
+        self._add(lambda d, f, o: d.ellipse(box, fill=f, outline=o, width=w), fill, outline, cls)
 
     def chord(self, cx, cy, rx, ry, start: float, end: float, fill: Colour, cls: int) -> None:
         box = self._box(cx, cy, rx, ry)
-        self._add(_Shape(lambda d, f, o: d.chord(box, start, end, fill=f), fill, None, cls))
+        self._add(lambda d, f, o: d.chord(box, start, end, fill=f), fill, None, cls)
 
     def polygon(self, pts, fill: Colour, cls: int) -> None:
         pts = self._points(pts)
-        self._add(_Shape(lambda d, f, o: d.polygon(pts, fill=f), fill, None, cls))
+        self._add(lambda d, f, o: d.polygon(pts, fill=f), fill, None, cls)
 
     def rectangle(self, x0, y0, x1, y1, fill: Colour | None, cls: int, radius: float = 0.0,
                   outline: Colour | None = None, width: float = 0.0) -> None:
         """Like `ellipse`: with fill None only the outline is painted and classed."""
         box, r = [self.px(x0), self.px(y0), self.px(x1), self.px(y1)], self.px(radius)
         w = self._width(width, fill is None)
-        self._add(_Shape(lambda d, f, o: d.rounded_rectangle(box, radius=r, fill=f, outline=o, width=w),
-                         fill, outline, cls))
+        self._add(lambda d, f, o: d.rounded_rectangle(box, radius=r, fill=f, outline=o, width=w),
+                  fill, outline, cls)
 
     def line(self, pts, fill: Colour, cls: int, width: float) -> None:
         pts, w = self._points(pts), self._width(width, True)
-        self._add(_Shape(lambda d, f, o: d.line(pts, fill=f, width=w, joint="curve"), fill, None, cls))
+        self._add(lambda d, f, o: d.line(pts, fill=f, width=w, joint="curve"), fill, None, cls)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The supersampled colour (float) and class map, for per-class shading, with slivers painted over."""
-        rgb, seg = np.array(self.rgb, dtype=np.float32), np.array(self.seg)
-        near = _classes_near(self._centres(seg))
-        blocks = seg.reshape(self.size, self.step, self.size, self.step)
-        sliver = ((near[:, None, :, None] >> blocks) & 1 == 0).reshape(seg.shape)
-        if sliver.any():
-            self._repaint(rgb, seg, np.nonzero(sliver), near)
-        return rgb, seg
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The supersampled colour, (side, side, 4) uint8 with R, G, B first, and class map, slivers painted over."""
+        pixels = np.array(self.image)
+        seg = pixels[..., 3].copy()
+        centres = self._centres(seg)
+        near = _classes_near(centres)
+        at = self._slivers(seg, centres, near)
+        if len(at[0]):
+            self._repaint(pixels, seg, at, near[at[0] // self.step, at[1] // self.step])
+        return pixels, seg
 
-    def _repaint(self, rgb: np.ndarray, seg: np.ndarray, at: tuple[np.ndarray, np.ndarray], near: np.ndarray) -> None:
-        """Paint the canvas pixels `at` with the topmost shape whose class is near them (the background if none)."""
-        near_at = near[at[0] // self.step, at[1] // self.step]
+    def _slivers(self, seg: np.ndarray, centres: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The canvas pixels whose class is not `near` their output pixel."""
+        # Only a pixel of another class than its output pixel's centre can be one.
+        row_blocks = seg.reshape(self.size, self.step, self.side)
+        at = np.flatnonzero(row_blocks != np.repeat(centres, self.step, axis=1)[:, None, :])
+        rows, columns = np.divmod(at, self.side)
+        sliver = (near[rows // self.step, columns // self.step] >> seg.ravel()[at]) & 1 == 0
+        return rows[sliver], columns[sliver]
+
+    def _repaint(self, pixels: np.ndarray, seg: np.ndarray, at: tuple[np.ndarray, np.ndarray],
+                 near_at: np.ndarray) -> None:
+        """Paint the canvas pixels `at` with the topmost shape of a class in `near_at` (the background if none)."""
         top = np.zeros(len(at[0]), np.int32)  # 2 * (shape index + 1) + (1 where its outline, not its fill, is)
-        for cls in {shape.cls for shape in self._shapes}:
-            if not (shown := (near_at >> cls) & 1 == 1).any():
-                continue
+        near_any = int(np.bitwise_or.reduce(near_at))
+        for cls in {shape.cls for shape in self._shapes if (near_any >> shape.cls) & 1}:
             layer = Image.new("I", (self.side, self.side))
             draw = ImageDraw.Draw(layer)
             for i, shape in enumerate(self._shapes):
                 if shape.cls == cls:
                     shape.draw(draw, shape.fill and 2 * i + 2, shape.outline and 2 * i + 3)
-            top = np.where(shown, np.maximum(top, np.asarray(layer)[at]), top)
-        paints = [(0, 0, 0)] * 2 + [c or (0, 0, 0) for shape in self._shapes for c in (shape.fill, shape.outline)]
-        classes = [0, 0] + [shape.cls for shape in self._shapes for _ in range(2)]
-        rgb[at] = np.where((top > 0)[:, None], np.array(paints, np.float32)[top], self.background[at])
-        seg[at] = np.array(classes, np.uint8)[top]
+            shown = (near_at >> cls) & 1 == 1
+            top[shown] = np.maximum(top[shown], _values(layer, at[0][shown], at[1][shown]))
+        painted = self._background[at[0]]
+        for pixel, code in enumerate(top.tolist()):
+            if code:
+                shape = self._shapes[code // 2 - 1]
+                painted[pixel] = shape.outline if code % 2 else shape.fill
+        pixels[at] = painted
+        seg[at] = painted[:, 3]
 
     def _centres(self, seg: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(seg[self.step // 2::self.step, self.step // 2::self.step])
 
-    def finish(self, rgb: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def finish(self, pixels: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Box-downsample the colour (float) and point-sample the class map at pixel centres."""
-        image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).resize((self.size, self.size), Image.BOX)
-        return np.asarray(image, dtype=np.float32), self._centres(seg)
+        # The fourth channel is resized too and dropped: RGBX, unlike RGBA, is resized without premultiplied alpha.
+        supersampled = Image.frombuffer("RGBX", (self.side, self.side), pixels, "raw", "RGBX", 0, 1)
+        image = supersampled.resize((self.size, self.size), Image.BOX)
+        return np.asarray(image, dtype=np.float32)[..., :3], self._centres(seg)
+
+
+def _values(image: Image.Image, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The values of a one-band image at a few pixels (reading them one by one beats converting the whole image)."""
+    access = image.load()
+    return np.array([access[x, y] for y, x in zip(rows.tolist(), columns.tolist())], np.int32)
 
 
 def _classes_near(labels: np.ndarray) -> np.ndarray:
     """Per pixel, a bit mask of the classes at it and at its 8 neighbours."""
-    bits = np.pad(np.left_shift(1, labels.astype(np.int32)), 1)
-    h, w = labels.shape
-    near = np.zeros((h, w), np.int32)
-    for dy in range(3):
-        for dx in range(3):
-            near |= bits[dy:dy + h, dx:dx + w]
+    bits = np.left_shift(1, labels.astype(np.int32))
+    columns = bits.copy()  # the 3 x 3 neighbourhood is a vertical then a horizontal one
+    columns[1:] |= bits[:-1]
+    columns[:-1] |= bits[1:]
+    near = columns.copy()
+    near[:, 1:] |= columns[:, :-1]
+    near[:, :-1] |= columns[:, 1:]
     return near

@@ -14,15 +14,15 @@ _LIGHT_SKIN, _DARK_SKIN = np.array([242, 208, 182]), np.array([118, 78, 54])
 
 
 def _rgb(v) -> Colour:
-    return tuple(min(255, max(0, round(float(c)))) for c in v)
+    return tuple([min(255, max(0, round(float(c)))) for c in v])
 
 
-def shade(colour: Colour, factor) -> Colour:
-    return _rgb(np.array(colour) * factor)
+def shade(colour: Colour, factor: float) -> Colour:
+    return _rgb(c * factor for c in colour)
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
-    return _rgb(np.array(a) * (1 - t) + np.array(b) * t)
+    return _rgb(x * (1 - t) + y * t for x, y in zip(a, b))
 
 
 def skin(identity: Identity, active: frozenset[str]) -> Colour:

@@ -47,9 +47,9 @@ def render(identity: Identity, active: frozenset[str], scene: Scene, size: int =
         _draw_glasses(canvas, identity, "sunglasses" in active, layout, scene)
     _draw_front_hair(canvas, identity, active, layout, hair)
 
-    rgb, seg = canvas.arrays()
-    rgb = _texture(rgb, seg, identity, active, layout, scene, canvas.side)
-    image, classes = canvas.finish(rgb, seg)
+    pixels, seg = canvas.pixels()
+    _texture(pixels, seg, identity, active, layout, scene)
+    image, classes = canvas.finish(pixels, seg)
     return _light(image, scene), classes
 
 
@@ -61,20 +61,24 @@ def _layout(identity: Identity, scene: Scene) -> Layout:
 
 @lru_cache(maxsize=8)
 def _ramp(side: int) -> np.ndarray:
-    return np.linspace(0.0, 1.0, side, dtype=np.float32)[:, None, None]
+    return np.linspace(0.0, 1.0, side, dtype=np.float32)[:, None]
 
 
 def _background(scene: Scene, side: int) -> np.ndarray:
+    """The colour of each canvas row, (side, 3) uint8: a vertical gradient."""
     t = _ramp(side)
     top, bottom = np.array(scene.background_top, np.float32), np.array(scene.background_bottom, np.float32)
-    column = top * (1 - t) + bottom * t
-    return np.broadcast_to(column, (side, side, 3)).astype(np.uint8)
+    return (top * (1 - t) + bottom * t).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _light_coords(size: int) -> np.ndarray:
+    return np.linspace(-0.5, 0.5, size, dtype=np.float32)
 
 
 def _light(image: np.ndarray, scene: Scene) -> np.ndarray:
     """Apply the scene's lighting gradient to a float image and quantise it."""
-    size = image.shape[0]
-    coords = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+    coords = _light_coords(image.shape[0])
     gain = 1 + scene.light_strength * (np.cos(scene.light_direction) * coords[None, :]
                                        + np.sin(scene.light_direction) * coords[:, None])
     return np.clip(image * gain[..., None], 0, 255).astype(np.uint8)
@@ -91,7 +95,7 @@ def _draw_clothes_and_back_hair(canvas, identity, active, layout, scene, hair) -
         bottom = layout.cy + identity.face_height * 1.45
         canvas.rectangle(hx - hrx * 1.08, hy, hx + hrx * 1.08, bottom, hair, C.HAIR, radius=0.05)
         if "curly_hair" in active:
-            for y in np.linspace(hy, bottom - 0.03, 9):
+            for y in np.linspace(hy, bottom - 0.03, 9).tolist():
                 for side in (-1, 1):
                     canvas.ellipse(hx + side * hrx * 1.08, y, 0.03, 0.03, hair, C.HAIR)
     canvas.ellipse(hx, hy, hrx * (1.12 if "long_hair" in active else 1.0), hry, hair, C.HAIR)
@@ -165,7 +169,7 @@ def _band(cx, y, half_width, corner_dy, upper, lower, n=12) -> list[tuple[float,
     xs = cx + u * half_width
     top = y + corner_dy * u**2 - upper * (1 - u**2)
     bottom = y + corner_dy * u**2 + lower * (1 - u**2)
-    return list(zip(xs, top)) + list(zip(xs[::-1], bottom[::-1]))
+    return list(zip(xs.tolist(), top.tolist())) + list(zip(xs[::-1].tolist(), bottom[::-1].tolist()))
 
 
 def _draw_beard(canvas, identity, active, layout, hair) -> None:
@@ -231,7 +235,7 @@ def _draw_front_hair(canvas, identity, active, layout, hair) -> None:
     curly = "curly_hair" in active
     if curly:
         half = hrx * np.sqrt(1 - s**2)
-        for x in np.linspace(hx - half * 0.8, hx + half * 0.8, 7):
+        for x in np.linspace(hx - half * 0.8, hx + half * 0.8, 7).tolist():
             canvas.ellipse(x, layout.hairline_y, 0.022, 0.02, hair, C.HAIR)
     if "bangs" in active:
         _draw_bangs(canvas, identity, layout, hair, curly)
@@ -241,7 +245,7 @@ def _draw_bangs(canvas, identity, layout, hair, curly) -> None:
     fw = identity.face_width
     bottom = layout.eye_y - identity.eye_size * identity.eye_aspect - identity.brow_gap - 0.012
     top = layout.hairline_y - 0.02
-    xs = np.linspace(layout.cx - fw * 0.82, layout.cx + fw * 0.82, 9)
+    xs = np.linspace(layout.cx - fw * 0.82, layout.cx + fw * 0.82, 9).tolist()
     if curly:
         canvas.rectangle(xs[0], top, xs[-1], bottom - 0.02, hair, C.HAIR)
         for x in xs:
@@ -251,19 +255,36 @@ def _draw_bangs(canvas, identity, layout, hair, curly) -> None:
     canvas.polygon(fringe, hair, C.HAIR)
 
 
-def _texture(rgb, seg, identity, active, layout, scene, side) -> np.ndarray:
-    """Shade textures inside their classes only: one gain map for the whole image, then the eyeshadow blend."""
-    y, x = _grid(side)
-    gain = np.where(seg == C.HAIR, _hair_gain(side, "curly_hair" in active), np.float32(1))
-    gain = np.where(seg == C.BEARD, _stubble(side), gain)
-    skin = seg == C.SKIN
-    if "wrinkles" in active:
-        gain = np.where(skin & _wrinkle_mask(x, y, identity, layout), np.float32(0.78), gain)
-    rgb *= gain[..., None]
-    if "eyeshadow" in active:
-        shadow = skin & _eyeshadow_mask(x, y, identity, layout)
-        rgb[shadow] = rgb[shadow] * 0.4 + np.array(scene.eyeshadow, np.float32) * 0.6
-    return rgb
+def _texture(pixels, seg, identity, active, layout, scene) -> None:
+    """Shade textures in place, inside their classes only: a gain per pixel, then the eyeshadow blend.
+
+    Pixels of other classes have gain 1 and keep their colour, so only the textured classes' pixels are visited.
+    """
+    side = len(seg)
+    # Plain ints (.value): numpy compares an array with an IntEnum member far more slowly.
+    hair, beard = np.flatnonzero(seg == C.HAIR.value), np.flatnonzero(seg == C.BEARD.value)
+    _set_colours(pixels, hair, _colours(pixels, hair) * _hair_gain(side, "curly_hair" in active).ravel()[hair, None])
+    _set_colours(pixels, beard, _colours(pixels, beard) * _stubble(side).ravel()[beard, None])
+    if active & {"wrinkles", "eyeshadow"}:
+        skin = np.flatnonzero(seg == C.SKIN.value)
+        y, x = (axis.ravel()[skin] for axis in _grid(side))
+        rgb = _colours(pixels, skin)
+        if "wrinkles" in active:
+            rgb *= np.where(_wrinkle_mask(x, y, identity, layout), np.float32(0.78), np.float32(1))[:, None]
+        if "eyeshadow" in active:
+            shadow = _eyeshadow_mask(x, y, identity, layout)
+            rgb[shadow] = rgb[shadow] * 0.4 + np.array((*scene.eyeshadow, 0), np.float32) * 0.6
+        _set_colours(pixels, skin, rgb)
+
+
+def _colours(pixels: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The canvas pixels at flat indices `at`, (n, 4) float32: R, G, B and a scratch fourth channel."""
+    # Each pixel is moved as one uint32: far faster than indexing its three colour channels.
+    return pixels.view(np.uint32).reshape(-1)[at].view(np.uint8).reshape(-1, 4).astype(np.float32)
+
+
+def _set_colours(pixels: np.ndarray, at: np.ndarray, colours: np.ndarray) -> None:
+    pixels.view(np.uint32).reshape(-1)[at] = np.clip(colours, 0, 255).astype(np.uint8).view(np.uint32).reshape(-1)
 
 
 @lru_cache(maxsize=4)
