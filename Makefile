@@ -56,19 +56,19 @@ BACKBONE_STAGE1 := backbone.pretrain.max_steps=1500 backbone.weights=runs/backbo
 BACKBONE_STAGE2 := backbone.pretrain.run_name=backbone-finetune \
 	backbone.pretrain.init_weights=runs/backbone/synth-stage1.safetensors backbone.pretrain.attribute_weight=0.2 \
 	backbone.pretrain.max_steps=1200 backbone.pretrain.lr=2e-4 backbone.pretrain.warmup_steps=50 data.batch_size=16
-# Stage 3 (an experiment, not shipped yet): the shipped denoiser under a new ResNet encoder that learns a smile;
-# the encoder first trains alone on the probe, then the denoiser learns to follow it.
+# Stage 3 (shipped beside the default, weights/synth/backbone.md): the shipped denoiser under a new ResNet encoder
+# that sees a smile; the encoder first trains alone on the probe, then the denoiser learns to follow it.
 BACKBONE_STAGE3 := backbone.preset=synth64_resnet backbone.pretrain.run_name=backbone-encoder \
 	backbone.pretrain.init_weights=weights/synth/backbone.safetensors backbone.pretrain.init_encoder=false \
 	backbone.pretrain.attribute_weight=1.0 backbone.pretrain.edit_weight=1.0 backbone.pretrain.encoder_lr_scale=5 \
-	backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=2100 backbone.pretrain.lr=2e-4 \
-	backbone.pretrain.warmup_steps=50 data.batch_size=16 backbone.weights=runs/backbone-encoder/synth.safetensors
+	backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=2500 backbone.pretrain.lr=2e-4 \
+	backbone.pretrain.warmup_steps=50 data.batch_size=16 backbone.weights=weights/synth/backbone-stage3.safetensors
 
 pretrain-backbone: setup  ## train the synth backbone in two stages (each resumes) and export its weights
 	$(CLI) pretrain backbone $(BACKBONE_STAGE1) $(CONFIG)
 	$(CLI) pretrain backbone $(BACKBONE_STAGE2) $(CONFIG)
 
-pretrain-backbone-encoder: setup  ## stage 3 (experimental): a ResNet encoder under the shipped denoiser -> runs/
+pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the shipped denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
