@@ -109,6 +109,7 @@ def published_chatface(cfg: DictConfig, entry: Attribute) -> tuple[AttributeMapp
         return None  # trained on another backbone, or decodes with another T than the cached test latents
     sizes = {key: int(info[key]) for key in ("latent_dim", "width", "depth")}
     module = AttributeMapping(entry.name, entry.source, entry.target, **sizes, sms=info["sms"],
-                              sms_param=float(info["sms_param"]), steps=int(info["steps"]))
+                              sms_param=float(info["sms_param"]), steps=int(info["steps"]),
+                              whiten=mapper.whitening is not None)
     module.mapper.load_state_dict(mapper.state_dict())
     return module, "registry" if registered else "make train"

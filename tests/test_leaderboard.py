@@ -17,11 +17,15 @@ from chatface.catalog import default_catalog
 from chatface.cli import main
 from chatface.config import load_config
 from chatface.leaderboard import run_leaderboard, settings_digest
-from chatface.leaderboard_methods import METHODS
+from chatface.editor import mapper_file
+from chatface.leaderboard_methods import METHODS, published_chatface
 from chatface.train_mapper import train_mapper
 from conftest import save_live_backbone
+from datamodules.latent_cache import file_digest
 from lightning_modules.linear_direction import LinearDirection
 from lightning_modules.styleclip_mapper import StyleCLIPMapping
+from networks.mapper import LatentMapper
+from networks.mapper_checkpoint import save_mapper
 from networks.judges.loading import load_judges
 from synthface.attributes import ATTRIBUTE_INDEX
 
@@ -225,3 +229,17 @@ def test_a_whitened_chatface_cell_is_fitted_to_the_training_faces_and_kept_apart
     assert torch.allclose(module.mapper.whitening @ module.mapper.whitening, torch.cov(z.T), atol=1e-5)
     plain = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}"])
     assert settings_digest(whitened, METHODS["chatface"]) != settings_digest(plain, METHODS["chatface"])
+
+
+def test_a_published_whitened_chatface_mapper_is_used_as_trained(tiny_world, tmp_path):
+    """A whitened mapper from `make train` or the registry enters the leaderboard with its whitening."""
+    cfg = board_cfg(tiny_world, tmp_path)
+    mapper = LatentMapper(16, 8, whiten=True)
+    mapper.fit_whitening(torch.randn(32, 16, generator=torch.Generator().manual_seed(0)))
+    torch.nn.init.normal_(mapper.layers[-1].weight)
+    info = {"latent_dim": 16, "width": 8, "depth": 4, "sms": "linear", "sms_param": 0.5,
+            "steps": cfg.mapper.steps, "backbone": file_digest(cfg.backbone.weights)}
+    save_mapper(mapper, mapper_file(cfg, "smile"), info)
+    module, origin = published_chatface(cfg, default_catalog()["smile"])
+    z = torch.randn(4, 16)
+    assert origin == "make train" and torch.allclose(module.mapper(z), mapper(z))
