@@ -92,6 +92,7 @@ class JudgePretrainConfig:
     batch_size: int = 64
     clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
     clip_direction_weight: float = 1.0  # > 0: CLIP also learns text directions from counterfactual pairs
+    parser_class_balance: float = 0.5  # each class's pixels weigh (its frequency)^-this in the parser's loss
     lr: float = 2e-3
     steps: JudgeSteps = field(default_factory=JudgeSteps)
     val_every: int = 250

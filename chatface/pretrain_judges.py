@@ -18,7 +18,7 @@ from lightning_modules.attribute_training import AttributeTraining
 from lightning_modules.clip_training import ClipTraining
 from lightning_modules.identity_training import IdentityTraining
 from lightning_modules.judge_training import JudgeTraining
-from lightning_modules.parser_training import ParserTraining
+from lightning_modules.parser_training import ParserTraining, balanced_class_weights
 from synthface import ATTRIBUTES, NUM_CLASSES
 
 KINDS = ("clip", "identity", "parser", "attributes")  # the mapper needs the first two soonest
@@ -40,22 +40,25 @@ def judge_cache(cfg: DictConfig, split: str, counterfactual: bool = False) -> Pa
     return render_cache(dataset, Path(cfg.output_dir) / "judges" / "cache")
 
 
-def _module(cfg: DictConfig, kind: str) -> JudgeTraining:
+def _module(cfg: DictConfig, kind: str, train_set: CachedSynthFace) -> JudgeTraining:
     p = cfg.judges.pretrain
     args = dict(sizes=judge_sizes(kind, cfg.world.image_size), lr=p.lr)
     if kind == "identity":
         return IdentityTraining(num_identities=p.train_identities, **args)
     if kind == "clip":
         return ClipTraining(direction_weight=p.clip_direction_weight, **args)
-    return {"parser": ParserTraining, "attributes": AttributeTraining}[kind](**args)
+    if kind == "parser":
+        weights = balanced_class_weights(train_set.masks, NUM_CLASSES, p.parser_class_balance)
+        return ParserTraining(class_weights=weights, **args)
+    return AttributeTraining(**args)
 
 
 def pretrain_judge(cfg: DictConfig, kind: str, train: Path, val: Path) -> Path:
     p = cfg.judges.pretrain
     L.seed_everything(cfg.trainer.seed)
     run_dir = Path(cfg.output_dir) / "judges" / kind
-    module = _module(cfg, kind)
     train_set = CachedSynthFace(train, negatives=3 if kind == "clip" else 0)
+    module = _module(cfg, kind, train_set)
     val_set = CachedSynthFace(val)
     batch_size = p.clip_batch_size if kind == "clip" else p.batch_size
     trainer = L.Trainer(

@@ -17,6 +17,7 @@ from chatface.pretrain_judges import pretrain_judges
 from datamodules.synthface import SynthFaceDataset
 from lightning_modules.clip_training import ClipTraining
 from lightning_modules.identity_training import ArcFaceLoss
+from lightning_modules.parser_training import balanced_class_weights
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
 from networks.conv_encoder import ConvEncoder
@@ -401,3 +402,13 @@ def test_clip_direction_loss_learns_from_counterfactual_pairs_through_both_tower
         module._losses(batch)["direction"].backward()
         optimizer.step()
     assert module._losses(batch)["direction"] < 0.5 * first, "the image changes learn to point along their texts"
+
+
+def test_balanced_class_weights_weigh_a_class_up_as_it_is_rarer():
+    masks = torch.zeros(2, 10, 10, dtype=torch.uint8)
+    masks[:, :1] = 1  # class 1 on a tenth of the pixels, class 0 on the rest, class 2 on none
+    weights = balanced_class_weights(masks, 3, power=0.5)
+    assert weights[1] / weights[0] == pytest.approx(3.0)  # (0.9 / 0.1) ** 0.5
+    assert weights[2] > weights[1] and math.isfinite(weights[2])  # an absent class counts as one pixel
+    assert sum(weights) / 3 == pytest.approx(1.0)
+    assert balanced_class_weights(masks, 3, power=0.0) == pytest.approx([1.0, 1.0, 1.0])
