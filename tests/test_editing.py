@@ -27,6 +27,7 @@ from datamodules.latent_cache import file_digest
 from datamodules.synthface import SynthFaceDataset
 from diffusion.sms import sms_weights
 from conftest import save_live_backbone
+from llm_server import ScriptedServer, answer
 from networks.mapper import LatentMapper
 from networks.mapper_checkpoint import MapperLoadError, load_mapper, save_mapper
 
@@ -313,6 +314,31 @@ def test_chat_asking_for_an_attribute_without_a_mapper_is_a_turn_error_that_keep
     saved = json.loads((tmp_path / "chat" / "session.json").read_text())
     assert saved["turns"][-1]["error"] == turn.error
 
+
+
+@pytest.mark.slow
+def test_a_chat_through_an_llm_server_edits_and_survives_its_broken_answers(smile, tmp_path, monkeypatch):
+    """The LLM parser on a real HTTP server (real `openai` client) driving the real editor, turn by turn."""
+    server = ScriptedServer()
+    monkeypatch.setenv("CHATFACE_TEST_API_KEY", "sk-test-chat")
+    cfg = load_config([*smile.overrides, "chat.parser=llm", "chat.model=test-model", f"chat.base_url={server.url}",
+                       "chat.retries=0", "chat.api_key_env=CHATFACE_TEST_API_KEY"])
+    render = plan_renderer(Editor.from_config(cfg), load_image(smile.face, cfg.world.image_size))
+    session = ChatSession(make_parser(cfg.chat), render, tmp_path / "chat", image=str(smile.face))
+    server.script = [answer({"command": "edit", "edits": [{"attribute": "smile", "strength": 1.0}], "adjust": [],
+                             "steps": None}),
+                     answer("Sure, I will make it nicer!"), answer('{"command": "edit", "edits": ['),
+                     answer({"command": "edit", "edits": [], "adjust": [{"attribute": None, "amount": 0.5}],
+                             "steps": None})]
+    try:
+        first, broken, more = (session.send(request) for request in ("make her smile", "nicer", "more"))
+    finally:
+        server.stop()
+    assert first.error is None and first.plan.strengths() == {"smile": 1.0}
+    assert broken.error is not None and "invalid twice" in broken.error and broken.image is None
+    assert more.error is None and more.plan.strengths() == {"smile": 1.5}  # the broken turn kept the plan
+    pixels = [to_tensor(png(tmp_path / "chat" / turn.image)) for turn in (first, more)]
+    assert not torch.equal(*pixels)
 
 # --- `chatface eval mapper` ---------------------------------------------------------------------------------------
 
