@@ -65,6 +65,9 @@ class PretrainConfig:
     edit_weight: float = 0.0  # > 0: the denoiser learns to follow z_sem over x_t on counterfactual pairs (same)
     encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this
     encoder_warmup_steps: int = 0  # the first steps train only the encoder and probe (needs attribute_weight > 0)
+    trajectory_weight: float = 0.0  # > 0: the denoiser also learns whole T-step edit decodes (BackbonePretraining)
+    trajectory_faces: int = 4  # counterfactual pairs per step for that loss
+    trajectory_steps: int = 8  # its T
 
 
 @dataclass

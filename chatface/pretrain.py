@@ -26,7 +26,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
                                  p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight,
                                  edit_weight=p.edit_weight, encoder_lr_scale=p.encoder_lr_scale,
-                                 encoder_warmup_steps=p.encoder_warmup_steps)
+                                 encoder_warmup_steps=p.encoder_warmup_steps, trajectory_weight=p.trajectory_weight,
+                                 trajectory_faces=p.trajectory_faces, trajectory_steps=p.trajectory_steps)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,
@@ -38,8 +39,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     if p.init_weights and last_checkpoint(run_dir) is None:
         trained, _ = load_backbone(p.init_weights, cfg.backbone.preset)
         module.start_from(trained, with_encoder=p.init_encoder)
-    trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual=p.edit_weight > 0),
-                ckpt_path=last_checkpoint(run_dir))
+    counterfactual = p.edit_weight > 0 or p.trajectory_weight > 0
+    trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual), ckpt_path=last_checkpoint(run_dir))
     if trainer.is_global_zero:
         save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)
     return Path(cfg.backbone.weights)

@@ -66,6 +66,8 @@ def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe_and_edit_f
     tuned = pretrain_backbone(_config(tmp_path, 3, f"backbone.pretrain.init_weights={start}",
                                       "backbone.pretrain.attribute_weight=1.0", "backbone.pretrain.edit_weight=1.0",
                                       "backbone.pretrain.encoder_lr_scale=10", "backbone.pretrain.run_name=finetune",
+                                      "backbone.pretrain.trajectory_weight=1.0", "backbone.pretrain.trajectory_faces=2",
+                                      "backbone.pretrain.trajectory_steps=3",
                                       "backbone.pretrain.encoder_warmup_steps=1", "trainer.log_every_n_steps=1"))
 
     checkpoint = torch.load(tmp_path / "finetune" / "synth" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -81,7 +83,7 @@ def test_fine_tune_starts_from_weights_and_trains_the_attribute_probe_and_edit_f
     runs = mlflow.search_runs(experiment_names=["chatface"])
     assert sorted(runs["tags.mlflow.runName"]) == ["backbone", "finetune"], "each stage is its own MLflow run"
     finetune = runs.run_id[runs["tags.mlflow.runName"] == "finetune"].item()
-    for loss in ("train/attribute_probe", "train/edit_following"):
+    for loss in ("train/attribute_probe", "train/edit_following", "train/trajectory_edit"):
         assert mlflow.tracking.MlflowClient().get_metric_history(finetune, loss), loss
 
 
@@ -112,3 +114,15 @@ def test_the_encoder_warmup_trains_only_the_encoder_and_probe():
 def test_an_encoder_warmup_without_the_probe_is_refused():
     with pytest.raises(ValueError, match="attribute_weight"):
         BackbonePretraining("synth64_tiny", encoder_warmup_steps=5)
+
+
+def test_the_trajectory_edit_loss_trains_the_denoiser_through_the_whole_walk_and_leaves_the_encoder():
+    torch.manual_seed(0)
+    module = BackbonePretraining("synth64", trajectory_weight=1.0, trajectory_faces=2, trajectory_steps=2)
+    faces, flipped = torch.rand(3, 3, 64, 64) * 2 - 1, torch.rand(3, 3, 64, 64) * 2 - 1
+    loss = module._trajectory_edit_loss(faces, flipped)
+    loss.backward()
+    grads = {name: p.grad for name, p in module.model.named_parameters()}
+    assert loss.item() > 0
+    assert all(g is None for name, g in grads.items() if name.startswith("encoder."))
+    assert any(g is not None and g.abs().sum() > 0 for name, g in grads.items() if not name.startswith("encoder."))
