@@ -39,8 +39,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     if p.init_weights and last_checkpoint(run_dir) is None:
         trained, _ = load_backbone(p.init_weights, cfg.backbone.preset)
         module.start_from(trained, with_encoder=p.init_encoder)
-    counterfactual = p.edit_weight > 0 or p.trajectory_weight > 0
-    trainer.fit(module, datamodule=synthface_datamodule(cfg, counterfactual), ckpt_path=last_checkpoint(run_dir))
+    trainer.fit(module, datamodule=synthface_datamodule(cfg, module.uses_counterfactual_pairs),
+                ckpt_path=last_checkpoint(run_dir))
     if trainer.is_global_zero:
         save_backbone(module.ema_model, cfg.backbone.weights, cfg.backbone.preset, cfg.backbone.prediction.value)
     return Path(cfg.backbone.weights)

@@ -70,6 +70,11 @@ class BackbonePretraining(L.LightningModule):
         self.model.load_state_dict(state)
         self.ema_model.load_state_dict(state)
 
+    @property
+    def uses_counterfactual_pairs(self) -> bool:
+        """Whether the batches must hold each face with one attribute flipped (`flipped_image`)."""
+        return self.hparams.edit_weight > 0 or self.hparams.trajectory_weight > 0
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
@@ -86,12 +91,13 @@ class BackbonePretraining(L.LightningModule):
         self.log("train/denoising", loss)
         if self.attribute_probe is not None:
             loss = loss + self.hparams.attribute_weight * self._probe_loss(z_sem, batch["labels"])
+        flipped = self._prepare(batch["flipped_image"]) if self.uses_counterfactual_pairs else None
         if self.hparams.edit_weight > 0:
-            edit = self._edit_following_loss(x0, self._prepare(batch["flipped_image"]), x_t, t)
+            edit = self._edit_following_loss(x0, flipped, x_t, t)
             self.log("train/edit_following", edit)
             loss = loss + self.hparams.edit_weight * edit
         if self.hparams.trajectory_weight > 0:
-            walk = self._trajectory_edit_loss(x0, self._prepare(batch["flipped_image"]))
+            walk = self._trajectory_edit_loss(x0, flipped)
             self.log("train/trajectory_edit", walk)
             loss = loss + self.hparams.trajectory_weight * walk
         self.log("train/loss", loss, prog_bar=True)

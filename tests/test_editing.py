@@ -280,9 +280,11 @@ def test_cli_edit_to_a_jpeg_path_exits_2_with_a_message(tiny_world, tiny_cfg, fa
 # --- the chat -----------------------------------------------------------------------------------------------------
 
 
-def chat_session(world, folder: Path) -> ChatSession:
-    render = plan_renderer(Editor.from_config(world.cfg), load_image(world.face, world.cfg.world.image_size))
-    return ChatSession(make_parser(world.cfg.chat), render, folder, image=str(world.face))
+def chat_session(world, folder: Path, cfg=None) -> ChatSession:
+    """A chat on the world's face, with the world's config unless `cfg` is given."""
+    cfg = cfg or world.cfg
+    render = plan_renderer(Editor.from_config(cfg), load_image(world.face, cfg.world.image_size))
+    return ChatSession(make_parser(cfg.chat), render, folder, image=str(world.face))
 
 
 @pytest.mark.slow
@@ -315,7 +317,6 @@ def test_chat_asking_for_an_attribute_without_a_mapper_is_a_turn_error_that_keep
     assert saved["turns"][-1]["error"] == turn.error
 
 
-
 @pytest.mark.slow
 def test_a_chat_through_an_llm_server_edits_and_survives_its_broken_answers(smile, tmp_path, monkeypatch):
     """The LLM parser on a real HTTP server (real `openai` client) driving the real editor, turn by turn."""
@@ -323,8 +324,7 @@ def test_a_chat_through_an_llm_server_edits_and_survives_its_broken_answers(smil
     monkeypatch.setenv("CHATFACE_TEST_API_KEY", "sk-test-chat")
     cfg = load_config([*smile.overrides, "chat.parser=llm", "chat.model=test-model", f"chat.base_url={server.url}",
                        "chat.retries=0", "chat.api_key_env=CHATFACE_TEST_API_KEY"])
-    render = plan_renderer(Editor.from_config(cfg), load_image(smile.face, cfg.world.image_size))
-    session = ChatSession(make_parser(cfg.chat), render, tmp_path / "chat", image=str(smile.face))
+    session = chat_session(smile, tmp_path / "chat", cfg)
     server.script = [answer({"command": "edit", "edits": [{"attribute": "smile", "strength": 1.0}], "adjust": [],
                              "steps": None}),
                      answer("Sure, I will make it nicer!"), answer('{"command": "edit", "edits": ['),
@@ -339,6 +339,7 @@ def test_a_chat_through_an_llm_server_edits_and_survives_its_broken_answers(smil
     assert more.error is None and more.plan.strengths() == {"smile": 1.5}  # the broken turn kept the plan
     pixels = [to_tensor(png(tmp_path / "chat" / turn.image)) for turn in (first, more)]
     assert not torch.equal(*pixels)
+
 
 # --- `chatface eval mapper` ---------------------------------------------------------------------------------------
 
