@@ -71,14 +71,21 @@ pretrain-backbone: setup  ## train the synth backbone in two stages (each resume
 pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the shipped denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
+pretrain-backbone-trajectory: setup  ## stage 4: stage 3's denoiser trained on whole edit walks -> weights/synth/
+	$(CLI) pretrain backbone $(BACKBONE_STAGE4) $(CONFIG)
+
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
 	$(CLI) eval backbone --json $(CONFIG)
 
 backbone-preview: setup  ## PNG: inputs, reconstructions, semantic decodings, interpolation -> runs/preview/
 	$(CLI) backbone preview $(CONFIG)
 
+# The recogniser learns from more people than the other judges need (8,000 identities x 6 faces, its own cache).
+JUDGES_IDENTITY := judges.pretrain.train_identities=8000 judges.pretrain.train_faces=48000
+
 pretrain-judges: setup  ## train the synth judges (resumes), export weights/synth/{clip,identity,parser,attributes}
-	$(CLI) pretrain judges $(CONFIG)
+	$(CLI) pretrain judges --only clip parser attributes $(CONFIG)
+	$(CLI) pretrain judges --only identity $(JUDGES_IDENTITY) $(CONFIG)
 
 eval-judges: setup  ## quality of the synth judges on held-out identities (JSON)
 	$(CLI) eval judges --json $(CONFIG)

@@ -63,7 +63,7 @@ class PretrainConfig:
     init_encoder: bool = True  # False: take only the denoiser from init_weights (any preset); the encoder is new
     attribute_weight: float = 0.0  # > 0: a linear probe teaches z_sem the SynthFace labels (see BackbonePretraining)
     edit_weight: float = 0.0  # > 0: the denoiser learns to follow z_sem over x_t on counterfactual pairs (same)
-    encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this
+    encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this; 0 freezes it
     encoder_warmup_steps: int = 0  # the first steps train only the encoder and probe (needs attribute_weight > 0)
     trajectory_weight: float = 0.0  # > 0: the denoiser also learns whole T-step edit decodes (BackbonePretraining)
     trajectory_faces: int = 4  # counterfactual pairs per step for that loss
@@ -82,8 +82,8 @@ class BackboneConfig:
 @dataclass
 class JudgeSteps:
     clip: int = 1600
-    identity: int = 2500
-    parser: int = 1500
+    identity: int = 8000
+    parser: int = 4000
     attributes: int = 1400
 
 
@@ -96,6 +96,8 @@ class JudgePretrainConfig:
     clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
     clip_direction_weight: float = 1.0  # > 0: CLIP also learns text directions from counterfactual pairs
     parser_class_balance: float = 0.5  # each class's pixels weigh (its frequency)^-this in the parser's loss
+    parser_width: int = 32  # channels of the parser U-Net's first level (doubling per level)
+    identity_margin_warmup: int = 1500  # > 0: the recogniser starts as a plain softmax, its margin ramping up after
     lr: float = 2e-3
     steps: JudgeSteps = field(default_factory=JudgeSteps)
     val_every: int = 250

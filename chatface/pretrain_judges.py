@@ -24,11 +24,11 @@ from synthface import ATTRIBUTES, NUM_CLASSES
 KINDS = ("clip", "identity", "parser", "attributes")  # the mapper needs the first two soonest
 
 
-def judge_sizes(kind: str, image_size: int) -> dict:
+def judge_sizes(kind: str, image_size: int, parser_width: int = 16) -> dict:
     return {
         "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3),
         "identity": dict(out_dim=128, width=24),
-        "parser": dict(num_classes=NUM_CLASSES, width=16),
+        "parser": dict(num_classes=NUM_CLASSES, width=parser_width),
         "attributes": dict(out_dim=len(ATTRIBUTES), width=24),
     }[kind]
 
@@ -42,9 +42,10 @@ def judge_cache(cfg: DictConfig, split: str, counterfactual: bool = False) -> Pa
 
 def _module(cfg: DictConfig, kind: str, train_set: CachedSynthFace) -> JudgeTraining:
     p = cfg.judges.pretrain
-    args = dict(sizes=judge_sizes(kind, cfg.world.image_size), lr=p.lr)
+    args = dict(sizes=judge_sizes(kind, cfg.world.image_size, p.parser_width), lr=p.lr)
     if kind == "identity":
-        return IdentityTraining(num_identities=p.train_identities, **args)
+        return IdentityTraining(num_identities=p.train_identities, margin_warmup_steps=p.identity_margin_warmup,
+                                **args)
     if kind == "clip":
         return ClipTraining(direction_weight=p.clip_direction_weight, **args)
     if kind == "parser":

@@ -1,6 +1,9 @@
 """The synth face recogniser: an embedding trained with the additive angular margin (ArcFace) loss.
 
 Every training identity appears with different attributes and scenes, so the embedding has to ignore both.
+With many identities the margin can keep the loss from ever starting (every class is far off at first);
+`margin_warmup_steps` then trains a plain softmax (margin 0) for that many steps and ramps the margin up linearly
+over as many more.
 Validation is verification on unseen identities: ROC AUC of the cosine between faces of the same / other people.
 """
 
@@ -36,12 +39,21 @@ class ArcFaceLoss(nn.Module):
 class IdentityTraining(JudgeTraining):
     kind = "identity"
 
-    def __init__(self, sizes: dict, num_identities: int, **kwargs) -> None:
+    def __init__(self, sizes: dict, num_identities: int, margin_warmup_steps: int = 0, **kwargs) -> None:
         super().__init__(sizes, **kwargs)
         self.arcface = ArcFaceLoss(sizes["out_dim"], num_identities)
+        self.full_margin, self.margin_warmup_steps = self.arcface.margin, margin_warmup_steps
         self.val_auc = BinaryAUROC()
 
+    def margin_at(self, step: int) -> float:
+        if self.margin_warmup_steps == 0:
+            return self.full_margin
+        ramp = (step - self.margin_warmup_steps) / self.margin_warmup_steps
+        return self.full_margin * min(1.0, max(0.0, ramp))
+
     def training_step(self, batch: dict, batch_idx: int):
+        self.arcface.margin = self.margin_at(self.global_step)
+        self.log("train/margin", self.arcface.margin)
         loss = self.arcface(self.net(self.images(batch)), batch["identity"])
         self.log("train/loss", loss, prog_bar=True)
         return loss

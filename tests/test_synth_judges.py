@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
@@ -16,7 +17,7 @@ from chatface.judges_eval import clip_zero_shot_accuracy, evaluate_judges
 from chatface.pretrain_judges import pretrain_judges
 from datamodules.synthface import SynthFaceDataset
 from lightning_modules.clip_training import ClipTraining
-from lightning_modules.identity_training import ArcFaceLoss
+from lightning_modules.identity_training import ArcFaceLoss, IdentityTraining
 from lightning_modules.parser_training import balanced_class_weights
 from networks.judges.arcface import IdentityJudge
 from networks.judges.clip import ClipJudge
@@ -384,6 +385,20 @@ def test_arcface_loss_grows_with_the_angle_all_the_way_to_pi():
     embeddings = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros_like(angles)], dim=1)
     values = [loss(embedding[None], torch.tensor([0])).item() for embedding in embeddings]
     assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))
+
+
+def test_arcface_loss_without_margin_is_the_softmax_of_the_scaled_cosines():
+    loss = arcface_with_classes()
+    loss.margin = 0.0
+    embeddings, classes = torch.randn(5, 16), torch.tensor([0, 1, 2, 3, 4])
+    cosine = F.normalize(embeddings) @ F.normalize(loss.weight).T
+    assert loss(embeddings, classes).item() == pytest.approx(F.cross_entropy(32.0 * cosine, classes).item(), rel=1e-5)
+
+
+def test_the_identity_margin_warms_up_from_a_plain_softmax_to_the_full_margin():
+    module = IdentityTraining(SIZES["identity"], num_identities=4, margin_warmup_steps=100)
+    assert [module.margin_at(step) for step in (0, 100, 150, 200, 5000)] == pytest.approx([0, 0, 0.15, 0.3, 0.3])
+    assert IdentityTraining(SIZES["identity"], num_identities=4).margin_at(0) == 0.3
 
 
 def test_clip_direction_loss_learns_from_counterfactual_pairs_through_both_towers():
