@@ -1,9 +1,10 @@
 """`chatface train attr=<name>`: train one attribute's mapper on cached latents, log it to MLflow, export it.
 
-A run lives in runs/mappers/<world>/<attr>/runs/<settings digest>/: the same settings resume the same run (and
-MLflow run), other settings start a new one. It holds last.ckpt, mapper.safetensors (weights + how they were
-trained), mapper.yaml, grid.png (before/after on validation faces) and metrics.json, all also MLflow artifacts;
-the finished mapper is copied to runs/mappers/<world>/<attr>/, where the editor finds it.
+A run lives in runs/mappers/<world>/<attr>/runs/<settings digest>/: the same settings (mapper, seed, backbone and
+judge files) resume the same run (and MLflow run), other settings start a new one. It holds last.ckpt,
+mapper.safetensors (weights + how they were trained), mapper.yaml, grid.png (before/after on validation faces) and
+metrics.json, all also MLflow artifacts; the finished mapper is copied to runs/mappers/<world>/<attr>/, where the
+editor finds it.
 """
 
 import hashlib
@@ -35,7 +36,11 @@ from networks.mapper_checkpoint import save_mapper
 
 
 def settings_run_dir(cfg: DictConfig, attr: str) -> Path:
-    settings = OmegaConf.to_yaml(cfg.mapper) + f"seed={cfg.trainer.seed}"
+    """The run folder of these mapper settings on this backbone with these judges: a new backbone or judge file
+    starts a new run rather than resuming one trained on the old."""
+    files = [cfg.backbone.weights, *(cfg.judges[kind] for kind in ("clip", "identity", "parser", "attributes"))]
+    digests = [file_digest(name) if name and Path(name).is_file() else name for name in files]
+    settings = OmegaConf.to_yaml(cfg.mapper) + f"seed={cfg.trainer.seed} files={digests}"
     return mapper_dir(cfg, attr) / "runs" / hashlib.sha256(settings.encode()).hexdigest()[:10]
 
 

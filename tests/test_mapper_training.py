@@ -165,6 +165,18 @@ def test_latent_cache_is_keyed_by_backbone_file_and_step_count(trained, tmp_path
     assert not torch.equal(other_latents["z"], first["z"])
 
 
+def test_a_new_backbone_or_judge_file_starts_a_new_run_rather_than_resuming_the_old(trained, tmp_path):
+    other = tmp_path / "other_backbone.safetensors"
+    save_backbone(DiffAE(preset("synth64_tiny")), other, "synth64_tiny", "v")
+    on_other = OmegaConf.merge(trained.cfg, {"backbone": {"weights": str(other)}})
+    assert settings_run_dir(trained.cfg, "smile") == trained.run_dir
+    assert settings_run_dir(on_other, "smile") != trained.run_dir
+    judge = tmp_path / "identity.safetensors"
+    judge.write_bytes(Path(trained.cfg.judges.identity).read_bytes() + b" ")
+    assert settings_run_dir(OmegaConf.merge(trained.cfg, {"judges": {"identity": str(judge)}}), "smile") \
+        != trained.run_dir
+
+
 def test_a_whitened_mapper_trains_from_the_training_latents_covariance(trained):
     """mapper.whiten=true: the whitening is fitted on the cached training latents, trained with and saved."""
     cfg = OmegaConf.merge(trained.cfg, {"mapper": {"whiten": True}})
