@@ -129,9 +129,23 @@ class BackbonePretraining(L.LightningModule):
         x0, flipped = x0[:faces], flipped[:faces]
         pipe = DiffAEPipeline(self.model, self.scheduler)
         with torch.no_grad():
-            x_T = pipe.invert(x0, pipe.encode(x0), steps, refine=1)
-            z_flipped = pipe.encode(flipped)
+            x_T = pipe.invert(x0, self._editing_z_sem(x0), steps, refine=1)
+            z_flipped = self._editing_z_sem(flipped)
         return F.mse_loss(pipe.decode(x_T, z_flipped, steps), flipped.float())
+
+    def _editing_z_sem(self, x: torch.Tensor) -> torch.Tensor:
+        """z_sem as editing computes it: the encoder's BatchNorm on its running statistics, not on this batch's
+        few faces (a walk trained on batch-statistics z_sem is not the walk an edit takes)."""
+        encoder, training = self.model.encoder, self.model.encoder.training
+        encoder.eval()
+        try:
+            return self.model.encode(x)
+        finally:
+            encoder.train(training)
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        if self.hparams.encoder_lr_scale == 0:  # a frozen encoder keeps its BatchNorm statistics too
+            self.model.encoder.eval()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         update_ema(self.ema_model, self.model, self.global_step, self.hparams.ema_decay)

@@ -126,3 +126,39 @@ def test_the_trajectory_edit_loss_trains_the_denoiser_through_the_whole_walk_and
     assert loss.item() > 0
     assert all(g is None for name, g in grads.items() if name.startswith("encoder."))
     assert any(g is not None and g.abs().sum() > 0 for name, g in grads.items() if not name.startswith("encoder."))
+
+
+def _batchnorm_statistics(module: BackbonePretraining) -> list[torch.Tensor]:
+    return [b.clone() for name, b in module.model.encoder.named_buffers() if "running" in name]
+
+
+def test_the_trajectory_walk_starts_from_the_z_sem_an_edit_uses_and_leaves_the_batchnorm_statistics():
+    """Editing encodes with BatchNorm's running statistics; the walk must too, even while the module trains."""
+    torch.manual_seed(0)
+    module = BackbonePretraining("synth64_resnet", trajectory_weight=1.0, trajectory_faces=2, trajectory_steps=2)
+    module.train()
+    faces = torch.rand(2, 3, 64, 64) * 2 - 1
+    before = _batchnorm_statistics(module)
+    with torch.no_grad():
+        walked = module._editing_z_sem(faces)
+        module._trajectory_edit_loss(faces, faces.flip(-1))
+    assert all(torch.equal(a, b) for a, b in zip(before, _batchnorm_statistics(module)))
+    assert module.model.encoder.training, "the encoder goes on training"
+    with torch.no_grad():
+        module.model.encoder.eval()
+        edited = module.model.encode(faces)
+        module.model.encoder.train()
+        in_training = module.model.encode(faces)
+    assert not torch.allclose(in_training, edited), "batch statistics differ from the running ones"
+    assert torch.allclose(walked, edited, atol=1e-6)
+
+
+def test_a_frozen_encoder_keeps_its_batchnorm_statistics_through_training_steps():
+    torch.manual_seed(0)
+    module = BackbonePretraining("synth64_resnet", encoder_lr_scale=0.0)
+    module.train()
+    batch = {"image": torch.rand(4, 3, 64, 64) * 2 - 1}
+    before = _batchnorm_statistics(module)
+    module.on_train_batch_start(batch, 0)
+    module.training_step(batch, 0)
+    assert all(torch.equal(a, b) for a, b in zip(before, _batchnorm_statistics(module)))
