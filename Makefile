@@ -71,9 +71,6 @@ pretrain-backbone: setup  ## train the synth backbone in two stages (each resume
 pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the shipped denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
-pretrain-backbone-trajectory: setup  ## stage 4: stage 3's denoiser trained on whole edit walks -> weights/synth/
-	$(CLI) pretrain backbone $(BACKBONE_STAGE4) $(CONFIG)
-
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
 	$(CLI) eval backbone --json $(CONFIG)
 

@@ -24,7 +24,7 @@ from synthface import ATTRIBUTES, NUM_CLASSES
 KINDS = ("clip", "identity", "parser", "attributes")  # the mapper needs the first two soonest
 
 
-def judge_sizes(kind: str, image_size: int, parser_width: int = 16) -> dict:
+def judge_sizes(kind: str, image_size: int, parser_width: int) -> dict:
     return {
         "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3),
         "identity": dict(out_dim=128, width=24),
