@@ -28,8 +28,8 @@ from chatface.catalog import Attribute, default_catalog
 from chatface.leaderboard_methods import REFERENCE, Method, check_methods, published_chatface
 from chatface.leaderboard_report import write_report
 from chatface.tracking import mlflow_logger
-from chatface.train_mapper import mapper_latents
-from datamodules.latent_cache import LatentDataset, file_digest, latent_batches
+from chatface.train_mapper import learnt_from, mapper_latents
+from datamodules.latent_cache import LatentDataset, latent_batches
 from metrics.bootstrap import bootstrap_scores, per_face_states
 from metrics.edit_metrics import edit_metrics
 from networks.judges.loading import load_judges
@@ -136,9 +136,7 @@ def run_cell(board: Board, method: Method, entry: Attribute) -> tuple[Cell, torc
 
 def settings_digest(cfg: DictConfig, method: Method) -> str:
     """Everything that changes what a method learns: its settings, the backbone, the judges, the training faces."""
-    judges = {kind: cfg.judges[kind] for kind in ("clip", "identity", "parser", "attributes")}
-    text = "\n".join([OmegaConf.to_yaml(method.section(cfg)), f"budget={method.budget(cfg)}",
-                      file_digest(cfg.backbone.weights), json.dumps(judges),
+    text = "\n".join([OmegaConf.to_yaml(method.section(cfg)), f"budget={method.budget(cfg)}", learnt_from(cfg),
                       f"faces={cfg.mapper.train_faces} T={cfg.mapper.steps} refine={cfg.mapper.invert_refine}",
                       f"seed={cfg.trainer.seed}"])
     return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -35,12 +35,17 @@ from networks.judges.loading import load_judges
 from networks.mapper_checkpoint import save_mapper
 
 
+def learnt_from(cfg: DictConfig) -> str:
+    """The backbone and judge files an edit is learnt from, as digests (a name that is no file, as itself): a new
+    file at the same path is another setting."""
+    files = [cfg.backbone.weights, *(cfg.judges[kind] for kind in ("clip", "identity", "parser", "attributes"))]
+    return " ".join(file_digest(name) if name and Path(name).is_file() else repr(name) for name in files)
+
+
 def settings_run_dir(cfg: DictConfig, attr: str) -> Path:
     """The run folder of these mapper settings on this backbone with these judges: a new backbone or judge file
     starts a new run rather than resuming one trained on the old."""
-    files = [cfg.backbone.weights, *(cfg.judges[kind] for kind in ("clip", "identity", "parser", "attributes"))]
-    digests = [file_digest(name) if name and Path(name).is_file() else name for name in files]
-    settings = OmegaConf.to_yaml(cfg.mapper) + f"seed={cfg.trainer.seed} files={digests}"
+    settings = OmegaConf.to_yaml(cfg.mapper) + f"seed={cfg.trainer.seed} files={learnt_from(cfg)}"
     return mapper_dir(cfg, attr) / "runs" / hashlib.sha256(settings.encode()).hexdigest()[:10]
 
 

@@ -18,9 +18,9 @@ smile even when decoding from random noise (see `chatface eval backbone`'s oracl
 `trajectory_weight` > 0 trains the denoiser on the walk an edit takes. One-step losses never see it, and the
 oracle edit lost identity there (blond hair 0.52): x_t, inverted from the face, and z_sem disagree for many steps.
 Each step inverts a few faces without gradient, decodes all `trajectory_steps` steps with the z_sem of their
-flipped twins, gradients flowing through the walk, and takes the MSE against the flipped faces. An ad-hoc run of
-this loss (150 steps from stage 3, weights/synth/backbone.md) raised the oracle's identity to 0.75 (blond) and
-0.82 (beard) and psnr_T8 from 32 to 40 dB.
+flipped twins, gradients flowing through the walk, and takes the MSE against the flipped faces. From stage 3 with
+a frozen encoder and no edit-following loss it raised the oracle's identity for blond hair from 0.52 to 0.67 and
+psnr_T8 from 32 to 39 dB; with the edit-following loss on, the two pull against each other (weights/synth/backbone.md).
 
 `encoder_warmup_steps` > 0 trains only the encoder and the probe for that many first steps (a new encoder under a
 trained denoiser): trained jointly from the start, a fresh encoder still had not learnt a smile after 400 steps,
