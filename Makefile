@@ -81,7 +81,7 @@ backbone-preview: setup  ## PNG: inputs, reconstructions, semantic decodings, in
 JUDGES_IDENTITY := judges.pretrain.train_identities=8000 judges.pretrain.train_faces=48000
 
 pretrain-judges: setup  ## train the synth judges (resumes), export weights/synth/{clip,identity,parser,attributes}
-	$(CLI) pretrain judges --only clip parser attributes $(CONFIG)
+	$(CLI) pretrain judges --only clip,parser,attributes $(CONFIG)
 	$(CLI) pretrain judges --only identity $(JUDGES_IDENTITY) $(CONFIG)
 
 eval-judges: setup  ## quality of the synth judges on held-out identities (JSON)

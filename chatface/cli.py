@@ -51,7 +51,7 @@ def _pretrain_backbone(args, cfg) -> None:
 def _pretrain_judges(args, cfg) -> None:
     from chatface.pretrain_judges import KINDS, pretrain_judges
 
-    for path in pretrain_judges(cfg, tuple(args.only or KINDS)):
+    for path in pretrain_judges(cfg, args.only or KINDS):
         print(f"judge weights written to {path}")
 
 
@@ -165,6 +165,15 @@ def _show_config(args, cfg) -> None:
     print(OmegaConf.to_yaml(cfg))
 
 
+def _judge_kinds(text: str) -> tuple[str, ...]:
+    from chatface.pretrain_judges import KINDS
+
+    kinds = tuple(text.split(","))
+    if unknown := [kind for kind in kinds if kind not in KINDS]:
+        raise argparse.ArgumentTypeError(f"unknown judge {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+    return kinds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatface", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -200,8 +209,8 @@ def _parser() -> argparse.ArgumentParser:
                  "train the synth judges (CLIP, identity, parser, attributes) on a rendered SynthFace cache "
                  "(each resumes from runs/judges/<kind>/last.ckpt), logging to MLflow, then export them to "
                  "the judges.* paths")
-    pj.add_argument("--only", nargs="+", choices=("clip", "identity", "parser", "attributes"),
-                    help="train only these judges")
+    pj.add_argument("--only", type=_judge_kinds, metavar="KIND[,KIND...]",
+                    help="train only these judges, comma-separated: clip, identity, parser, attributes")
 
     evaluate = groups.add_parser("eval", help="measure networks on held-out faces").add_subparsers(
         dest="command", required=True)
@@ -267,13 +276,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_command(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command, its options and `overrides`: every key=value, before or after the options."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     # Overrides may also come after a command's options (`edit face.png --edits smile:1 world=synth`).
     if unknown := [item for item in extra if item.startswith("-") or "=" not in item]:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.overrides = [*args.overrides, *extra]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_command(argv)
     try:
         cfg = load_config(args.overrides)
     except ConfigError as error:
