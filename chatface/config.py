@@ -33,6 +33,11 @@ class DirectionLoss(str, Enum):
     projection = "projection"  # how far the image moved along the text direction; wants a small lambda_pre
 
 
+class ClipTower(str, Enum):
+    vit = "vit"  # 8x8 patches
+    resnet = "resnet"  # CLIP's ResNet with attention pooling: sees more of the few-pixel features (judges.md)
+
+
 @dataclass
 class WorldConfig:
     name: str = "synth"
@@ -95,6 +100,8 @@ class JudgePretrainConfig:
     batch_size: int = 64
     clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
     clip_direction_weight: float = 1.0  # > 0: CLIP also learns text directions from counterfactual pairs
+    clip_tower: ClipTower = ClipTower.resnet  # the synth CLIP's image tower
+    clip_resnet_width: int = 16  # stem channels of the ResNet tower (4x more after its first stage, doubling)
     parser_class_balance: float = 0.5  # each class's pixels weigh (its frequency)^-this in the parser's loss
     parser_width: int = 32  # channels of the parser U-Net's first level (doubling per level)
     identity_margin_warmup: int = 1500  # > 0: the recogniser starts as a plain softmax, its margin ramping up after

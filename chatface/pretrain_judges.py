@@ -24,11 +24,13 @@ from synthface import ATTRIBUTES, NUM_CLASSES
 KINDS = ("clip", "identity", "parser", "attributes")  # the mapper needs the first two soonest
 
 
-def judge_sizes(kind: str, image_size: int, parser_width: int) -> dict:
+def judge_sizes(kind: str, image_size: int, p: DictConfig) -> dict:
+    """The sizes of a `kind` judge's network; `p`: the judges' pretraining config."""
     return {
-        "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3),
+        "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3, tower=p.clip_tower.value,
+                     resnet_width=p.clip_resnet_width),
         "identity": dict(out_dim=128, width=24),
-        "parser": dict(num_classes=NUM_CLASSES, width=parser_width),
+        "parser": dict(num_classes=NUM_CLASSES, width=p.parser_width),
         "attributes": dict(out_dim=len(ATTRIBUTES), width=24),
     }[kind]
 
@@ -42,7 +44,7 @@ def judge_cache(cfg: DictConfig, split: str, counterfactual: bool = False) -> Pa
 
 def _module(cfg: DictConfig, kind: str, train_set: CachedSynthFace) -> JudgeTraining:
     p = cfg.judges.pretrain
-    args = dict(sizes=judge_sizes(kind, cfg.world.image_size, p.parser_width), lr=p.lr)
+    args = dict(sizes=judge_sizes(kind, cfg.world.image_size, p), lr=p.lr)
     if kind == "identity":
         return IdentityTraining(num_identities=p.train_identities, margin_warmup_steps=p.identity_margin_warmup,
                                 **args)

@@ -42,23 +42,32 @@ class ClipTraining(JudgeTraining):
         return self.net.encode_text(self.tokenizer(texts).to(self.device), normalize=True)
 
     def _losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        image = self.net.encode_image(self.images(batch), normalize=True)
+        image, flipped = self._encode_images(batch)
         text = self._encode_text(batch["caption"])
         scale = self.net.logit_scale.exp().clamp(max=100)
         cosine = (image @ self._encode_text(PROMPTS).T).view(len(image), len(ATTRIBUTES), 2)
         presence = scale * (cosine[..., 0] - cosine[..., 1])
         losses = {"contrastive": self.loss(image, text, scale),
                   "prompt": F.binary_cross_entropy_with_logits(presence, batch["labels"])}
-        if "flipped_image" in batch:
-            losses["direction"] = self._direction_loss(image, batch, scale)
+        if flipped is not None:
+            losses["direction"] = self._direction_loss(image, flipped, batch, scale)
         return losses
 
-    def _direction_loss(self, image: torch.Tensor, batch: dict, scale: torch.Tensor) -> torch.Tensor:
-        flipped_image = batch["flipped_image"].contiguous(memory_format=torch.channels_last)
-        flipped = self.net.encode_image(flipped_image, normalize=True)
+    def _encode_images(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The faces' embeddings and, where the batch has them, their flips', from one pass: a BatchNorm tower
+        then normalises both with the same statistics, so their difference is the flip's alone."""
+        images = self.images(batch)
+        if "flipped_image" not in batch:
+            return self.net.encode_image(images, normalize=True), None
+        both = torch.cat([images, batch["flipped_image"].contiguous(memory_format=torch.channels_last)])
+        return self.net.encode_image(both, normalize=True).chunk(2)
+
+    def _direction_loss(self, image: torch.Tensor, flipped: torch.Tensor, batch: dict,
+                        scale: torch.Tensor) -> torch.Tensor:
         sign = batch["flipped_on"].float().mul(2).sub(1)[:, None]  # switching off walks the direction backwards
         change = F.normalize(sign * (flipped - image), dim=-1)
-        visible = changed_pixels(batch["image"], flipped_image).flatten(1).any(dim=1)  # not: eyes behind sunglasses
+        # Not every flip shows: eyes behind sunglasses.
+        visible = changed_pixels(batch["image"], batch["flipped_image"]).flatten(1).any(dim=1)
         directions = template_directions(self._encode_text, self.direction_texts)
         logits = scale * change[visible] @ directions.T
         return F.cross_entropy(logits, batch["flipped_attribute"][visible])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from open_clip.modified_resnet import ModifiedResNet
 from safetensors.torch import save_file
 from torch import nn
 
@@ -165,6 +166,38 @@ def test_saved_judge_loads_back_equal(tmp_path, kind):
             assert torch.equal(net.encode_image(x), loaded.encode_image(x))
         else:
             assert torch.equal(net(x), loaded(x))
+
+
+RESNET_CLIP = dict(SIZES["clip"], tower="resnet", resnet_width=8)
+
+
+def test_a_clip_with_the_resnet_image_tower_rebuilds_from_its_file_alone(tmp_path):
+    torch.manual_seed(0)
+    net = tiny_clip(**RESNET_CLIP).eval()
+    assert isinstance(net.visual, ModifiedResNet)
+    save_judge(net, tmp_path / "clip.safetensors", "clip", RESNET_CLIP)
+    loaded = load_judge_net(tmp_path / "clip.safetensors", "clip").eval()
+    with torch.no_grad():
+        assert torch.equal(net.encode_image(images(2)), loaded.encode_image(images(2)))
+    assert unit_norm(synth_clip(tmp_path / "clip.safetensors").encode_image(images(2, size=96)))
+
+
+def test_an_unknown_clip_image_tower_is_an_error_naming_the_choices():
+    with pytest.raises(ValueError, match="'convnext'; choose vit or resnet"):
+        tiny_clip(**dict(SIZES["clip"], tower="convnext"))
+
+
+def test_a_face_and_its_flip_are_encoded_in_one_batchnorm_pass():
+    """In training mode a BatchNorm tower normalises with the batch's statistics: encoded apart, a flip of one face
+    would move every other face's embedding too. Encoded together, the faces that were not flipped do not move."""
+    torch.manual_seed(0)
+    module = ClipTraining(sizes=RESNET_CLIP).train()
+    image = images(4)
+    flipped = image.clone()
+    flipped[0] = images(1, seed=1)[0]
+    embedding, flipped_embedding = module._encode_images({"image": image, "flipped_image": flipped})
+    assert torch.equal(embedding[1:], flipped_embedding[1:])
+    assert not torch.allclose(embedding[0], flipped_embedding[0])
 
 
 def test_synth_clip_and_identity_load_from_files_into_the_common_interfaces(tmp_path):

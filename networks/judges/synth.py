@@ -50,8 +50,9 @@ class AttributeJudge(SynthJudge):
 
 def synth_clip(path: str | Path) -> ClipJudge:
     model = load_judge_net(path, "clip")
-    return ClipJudge.from_model(model, tiny_clip_tokenizer(model.context_length), model.visual.image_size[0],
-                                HALF, HALF)
+    side = model.visual.image_size  # the ViT tower keeps (height, width), the ResNet tower one side
+    side = side if isinstance(side, int) else side[0]
+    return ClipJudge.from_model(model, tiny_clip_tokenizer(model.context_length), side, HALF, HALF)
 
 
 def synth_identity(path: str | Path) -> IdentityJudge:
