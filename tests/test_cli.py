@@ -42,16 +42,16 @@ MAKE_TARGETS = ("preview", "pretrain-backbone", "pretrain-backbone-encoder", "ev
 @pytest.mark.parametrize("target", MAKE_TARGETS)
 def test_every_make_target_gives_the_cli_a_command_it_parses_with_valid_overrides(target):
     """`make -n` prints the target's commands without running them; each chatface command in it must parse and
-    its overrides (CONFIG's included, after the options) must name real config keys."""
+    its overrides (the world and ARGS included, after the options) must name real config keys."""
     variables = ["IMAGE=face.png", "EDITS=smile:1.0", "TRIALS=2", "WORKERS=2", "STORAGE=sqlite:///s.db",
-                 "ATTRS=smile,glasses", "N=5", "CONFIG=trainer.seed=3"]
+                 "ATTRS=smile,glasses", "N=5", "ARGS=trainer.seed=3"]
     printed = subprocess.run(["make", "-n", target, *variables], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).resolve().parents[1]).stdout.replace("\\\n", " ")
     commands = [shlex.split(line)[1:] for line in printed.splitlines() if line.startswith(".venv/bin/chatface ")]
     assert commands, f"make {target} runs no chatface command"
     for argv in commands:
         args = parse_command(argv)
-        assert "trainer.seed=3" in args.overrides
+        assert {"world=synth", "trainer.seed=3"} <= set(args.overrides)
         assert load_config(args.overrides).trainer.seed == 3
 
 
