@@ -21,6 +21,9 @@ def tiny_overrides(root: Path) -> list[str]:
         *(f"judges.{kind}={weights / kind}.safetensors" for kind in ("clip", "identity", "parser", "attributes")),
         "judges.pretrain.train_faces=64", "judges.pretrain.train_identities=16", "judges.pretrain.val_faces=32",
         "judges.pretrain.batch_size=16", "judges.pretrain.clip_batch_size=16",
+        # Two steps leave the ResNet tower near its initialisation, whose zeroed last BatchNorm in every block passes
+        # image gradients of ~1e-10: a mapper trained through it for two steps would not move. The ViT passes them.
+        "judges.pretrain.clip_tower=vit",
         *(f"judges.pretrain.steps.{kind}=2" for kind in ("clip", "identity", "parser", "attributes")),
         "mapper.train_faces=8", "mapper.val_faces=4", "mapper.test_faces=4", "mapper.batch_size=4",
         "mapper.width=32", "mapper.steps=2", "mapper.max_steps=2", "mapper.val_every=2",
