@@ -24,6 +24,7 @@ from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
 from chatface.editor import mapper_dir
+from chatface.pretrain_judges import KINDS
 from chatface.resume import last_checkpoint, last_checkpoint_callback
 from chatface.tracking import mlflow_logger
 from datamodules.image_folder import ImageFolderDataset, split_folder
@@ -38,7 +39,7 @@ from networks.mapper_checkpoint import save_mapper
 def learnt_from(cfg: DictConfig) -> str:
     """The backbone and judge files an edit is learnt from, as digests (a name that is no file, as itself): a new
     file at the same path is another setting."""
-    files = [cfg.backbone.weights, *(cfg.judges[kind] for kind in ("clip", "identity", "parser", "attributes"))]
+    files = [cfg.backbone.weights, *(cfg.judges[kind] for kind in KINDS)]
     return " ".join(file_digest(name) if name and Path(name).is_file() else repr(name) for name in files)
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import torch
+from open_clip.utils import to_2tuple
 from torch import nn
 
 from networks.judges.arcface import IdentityJudge
@@ -50,8 +51,7 @@ class AttributeJudge(SynthJudge):
 
 def synth_clip(path: str | Path) -> ClipJudge:
     model = load_judge_net(path, "clip")
-    side = model.visual.image_size  # the ViT tower keeps (height, width), the ResNet tower one side
-    side = side if isinstance(side, int) else side[0]
+    side = to_2tuple(model.visual.image_size)[0]  # the ViT tower keeps (height, width), the ResNet tower one side
     return ClipJudge.from_model(model, tiny_clip_tokenizer(model.context_length), side, HALF, HALF)
 
 
