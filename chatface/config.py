@@ -68,6 +68,7 @@ class PretrainConfig:
     init_encoder: bool = True  # False: take only the denoiser from init_weights (any preset); the encoder is new
     attribute_weight: float = 0.0  # > 0: a linear probe teaches z_sem the SynthFace labels (see BackbonePretraining)
     edit_weight: float = 0.0  # > 0: the denoiser learns to follow z_sem over x_t on counterfactual pairs (same)
+    edit_min_t: int = 0  # that loss's noise levels are drawn from [edit_min_t, 1000)
     encoder_lr_scale: float = 1.0  # the semantic encoder's (and probe's) learning rate is lr times this; 0 freezes it
     encoder_warmup_steps: int = 0  # the first steps train only the encoder and probe (needs attribute_weight > 0)
     trajectory_weight: float = 0.0  # > 0: the denoiser also learns whole T-step edit decodes (BackbonePretraining)

@@ -25,8 +25,9 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.output_dir) / p.run_name / cfg.world.name
     module = BackbonePretraining(cfg.backbone.preset, cfg.backbone.prediction.value, p.lr, p.warmup_steps,
                                  p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight,
-                                 edit_weight=p.edit_weight, encoder_lr_scale=p.encoder_lr_scale,
-                                 encoder_warmup_steps=p.encoder_warmup_steps, trajectory_weight=p.trajectory_weight,
+                                 edit_weight=p.edit_weight, edit_min_t=p.edit_min_t,
+                                 encoder_lr_scale=p.encoder_lr_scale, encoder_warmup_steps=p.encoder_warmup_steps,
+                                 trajectory_weight=p.trajectory_weight,
                                  trajectory_faces=p.trajectory_faces, trajectory_steps=p.trajectory_steps)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,

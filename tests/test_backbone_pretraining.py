@@ -162,3 +162,14 @@ def test_a_frozen_encoder_keeps_its_batchnorm_statistics_through_training_steps(
     module.on_train_batch_start(batch, 0)
     module.training_step(batch, 0)
     assert all(torch.equal(a, b) for a, b in zip(before, _batchnorm_statistics(module)))
+
+
+def test_the_edit_following_loss_draws_its_noise_levels_from_edit_min_t_up():
+    torch.manual_seed(0)
+    module = BackbonePretraining("synth64_tiny", edit_weight=1.0, edit_min_t=900)
+    levels = []
+    module.model.register_forward_pre_hook(lambda model, args: levels.append(args[1]))
+    faces, flipped = torch.rand(8, 3, 64, 64) * 2 - 1, torch.rand(8, 3, 64, 64) * 2 - 1
+    loss = module._edit_following_loss(faces, flipped)
+    assert loss.item() > 0 and len(levels) == 1
+    assert levels[0].shape == (4,) and (levels[0] >= 900).all(), "half the batch, noised from t = 900 up"
