@@ -18,9 +18,9 @@ STORAGE ?=
 PORT   ?= 5000
 CONFIG := world=$(WORLD) $(ARGS)
 
-.PHONY: help setup test test-fast bench bench-gpu preview pretrain-backbone pretrain-backbone-encoder eval-backbone \
-        backbone-preview pretrain-judges eval-judges train eval-mapper grid edit chat sweep ui \
-        leaderboard clean
+.PHONY: help setup test test-fast bench bench-gpu preview pretrain-backbone pretrain-backbone-encoder \
+        pretrain-backbone-resnet eval-backbone backbone-preview pretrain-judges eval-judges train eval-mapper grid \
+        edit chat sweep ui leaderboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,12 @@ BACKBONE_STAGE3 := backbone.preset=synth64_resnet backbone.pretrain.run_name=bac
 	backbone.pretrain.attribute_weight=1.0 backbone.pretrain.edit_weight=1.0 backbone.pretrain.encoder_lr_scale=5 \
 	backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=2500 backbone.pretrain.lr=2e-4 \
 	backbone.pretrain.warmup_steps=50 data.batch_size=16 backbone.weights=weights/synth/backbone-stage3.safetensors
+# From scratch with the ResNet encoder (weights/synth/backbone.md, session 14): stage 3's denoiser, grown up under an
+# encoder that missed a smile, does not draw one from z_sem; this one learns to draw from a z_sem that holds the labels.
+BACKBONE_RESNET := backbone.preset=synth64_resnet backbone.pretrain.run_name=backbone-resnet \
+	backbone.pretrain.attribute_weight=1.0 backbone.pretrain.edit_weight=3.0 backbone.pretrain.edit_min_t=500 \
+	backbone.pretrain.encoder_lr_scale=3 backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=6000 \
+	data.batch_size=16 backbone.weights=runs/backbone-resnet/synth.safetensors
 
 pretrain-backbone: setup  ## train the synth backbone in two stages (each resumes) and export its weights
 	$(CLI) pretrain backbone $(BACKBONE_STAGE1) $(CONFIG)
@@ -70,6 +76,9 @@ pretrain-backbone: setup  ## train the synth backbone in two stages (each resume
 
 pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the shipped denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
+
+pretrain-backbone-resnet: setup  ## a ResNet-encoder backbone from scratch, edit-following from the start (resumes)
+	$(CLI) pretrain backbone $(BACKBONE_RESNET) $(CONFIG)
 
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
 	$(CLI) eval backbone --json $(CONFIG)

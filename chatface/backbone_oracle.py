@@ -10,6 +10,8 @@ short of the true edit's, the backbone, not the mapper, loses them.
 predicted x0 moves towards the attribute when only z_sem says it is there.
 """
 
+import math
+
 import torch
 from omegaconf import DictConfig
 from torchmetrics import MetricCollection
@@ -33,11 +35,12 @@ def faces_lacking(cfg: DictConfig, attr: str, faces: int, scan: int) -> tuple[li
     return lacking, source, target
 
 
-def _edit_scores(judges, attr: str, source: torch.Tensor, edited: torch.Tensor, labels: torch.Tensor) -> dict:
+def _edit_scores(judges, attr: str, source: torch.Tensor, edited: torch.Tensor,
+                 labels: torch.Tensor | None) -> dict:
     entry = default_catalog()[attr]
     metrics = MetricCollection(edit_metrics(judges, attr, entry.source, entry.target))
     metrics.update(source, edited, source_labels=labels)
-    return {name: round(value, 3) for name, value in edit_scores(metrics).items()}
+    return {name: None if math.isnan(value) else round(value, 3) for name, value in edit_scores(metrics).items()}
 
 
 @torch.inference_mode()
@@ -45,7 +48,9 @@ def oracle_edits(cfg: DictConfig, faces: int = 64, steps: int = 8,
                  attributes: tuple[str, ...] = EDITED_ATTRIBUTES) -> dict[str, dict[str, dict[str, float]]]:
     """Per attribute, on held-out faces lacking it, the edit metrics (edit_success, leakage, id, sc, sdir) of
     `true`: the face rendered with the attribute against the face (what the judges give a perfect edit), and
-    `oracle`: its z_sem decoded from the face's x_T against the face's reconstruction (what a mapper can reach)."""
+    `oracle`: its z_sem decoded from the face's x_T against the face's reconstruction (what a mapper can reach);
+    `semantic`: both z_sem decoded from the same random x_T, where nothing contradicts z_sem (whether the decoder
+    draws the attribute from z_sem at all; "lacking" is the judge's verdict on the decode without it)."""
     if not cfg.judges.attributes:
         raise ValueError("the oracle edit needs an attribute judge (judges.attributes); the synth world has one")
     pipe, judges = backbone_pipeline(cfg, "cpu"), load_judges(cfg.judges)  # all on the CPU, as the judges
@@ -54,9 +59,12 @@ def oracle_edits(cfg: DictConfig, faces: int = 64, steps: int = 8,
         lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)
         z_sem, labels = pipe.encode(source), face_labels(lacking)
         x_T = pipe.invert(source, z_sem, steps, cfg.backbone.invert_refine)
-        reconstruction, oracle = pipe.decode(x_T, z_sem, steps), pipe.decode(x_T, pipe.encode(target), steps)
+        z_target, noise = pipe.encode(target), torch.randn(source.shape, generator=torch.Generator().manual_seed(0))
+        reconstruction, oracle = pipe.decode(x_T, z_sem, steps), pipe.decode(x_T, z_target, steps)
         result[attr] = {"true": _edit_scores(judges, attr, source, target, labels),
-                        "oracle": _edit_scores(judges, attr, reconstruction, oracle, labels)}
+                        "oracle": _edit_scores(judges, attr, reconstruction, oracle, labels),
+                        "semantic": _edit_scores(judges, attr, pipe.decode(noise, z_sem, steps),
+                                                 pipe.decode(noise, z_target, steps), labels=None)}
     return result
 
 

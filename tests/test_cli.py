@@ -34,9 +34,9 @@ def test_console_script_is_installed():
     assert "ffhq256_autoenc" in result.stdout
 
 
-MAKE_TARGETS = ("preview", "pretrain-backbone", "pretrain-backbone-encoder", "eval-backbone", "backbone-preview",
-                "pretrain-judges", "eval-judges", "train", "eval-mapper", "grid", "edit", "chat", "sweep", "ui",
-                "leaderboard")
+MAKE_TARGETS = ("preview", "pretrain-backbone", "pretrain-backbone-encoder", "pretrain-backbone-resnet",
+                "eval-backbone", "backbone-preview", "pretrain-judges", "eval-judges", "train", "eval-mapper", "grid",
+                "edit", "chat", "sweep", "ui", "leaderboard")
 
 
 @pytest.mark.parametrize("target", MAKE_TARGETS)
