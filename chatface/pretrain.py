@@ -27,8 +27,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
                                  p.ema_decay, cfg.trainer.channels_last, attribute_weight=p.attribute_weight,
                                  edit_weight=p.edit_weight, edit_min_t=p.edit_min_t,
                                  encoder_lr_scale=p.encoder_lr_scale, encoder_warmup_steps=p.encoder_warmup_steps,
-                                 trajectory_weight=p.trajectory_weight,
-                                 trajectory_faces=p.trajectory_faces, trajectory_steps=p.trajectory_steps)
+                                 trajectory_weight=p.trajectory_weight, trajectory_faces=p.trajectory_faces,
+                                 trajectory_steps=p.trajectory_steps)
     trainer = L.Trainer(
         max_steps=p.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision,

@@ -56,12 +56,15 @@ class BackbonePretraining(L.LightningModule):
         if encoder_warmup_steps and not attribute_weight:
             raise ValueError("encoder_warmup_steps trains the encoder on the attribute probe: set attribute_weight > 0")
         self.save_hyperparameters()
+        self.scheduler = DDIMScheduler(prediction=prediction)
+        if not 0 <= edit_min_t < self.scheduler.num_train_steps:
+            raise ValueError(f"edit_min_t={edit_min_t}: the edit-following loss's lowest noise level must be in "
+                             f"[0, {self.scheduler.num_train_steps})")
         self.model = DiffAE(preset(preset_name))
         self.ema_model = copy.deepcopy(self.model).requires_grad_(False)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.ema_model.to(memory_format=torch.channels_last)
-        self.scheduler = DDIMScheduler(prediction=prediction)
         self.attribute_probe = nn.Linear(self.model.arch.z_dim, len(ATTRIBUTES)) if attribute_weight > 0 else None
 
     def start_from(self, trained: DiffAE, with_encoder: bool = True) -> None:

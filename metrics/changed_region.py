@@ -22,4 +22,4 @@ def changed_region_mse(prediction: torch.Tensor, target: torch.Tensor, region: t
         return squared.sum() / (prediction.shape[1] * region.sum()).clamp(min=1)
     pixels = region.flatten(1).sum(dim=1)
     errors = squared.flatten(1).sum(dim=1) / (prediction.shape[1] * pixels).clamp(min=1)
-    return errors[pixels > 0].mean() if (pixels > 0).any() else errors.sum()
+    return errors[pixels > 0].mean() if (pixels > 0).any() else errors.sum()  # no region: 0, still differentiable

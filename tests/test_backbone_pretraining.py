@@ -116,6 +116,12 @@ def test_an_encoder_warmup_without_the_probe_is_refused():
         BackbonePretraining("synth64_tiny", encoder_warmup_steps=5)
 
 
+@pytest.mark.parametrize("edit_min_t", [-1, 1000])
+def test_an_edit_noise_floor_outside_the_schedule_is_refused(edit_min_t):
+    with pytest.raises(ValueError, match=r"edit_min_t.*\[0, 1000\)"):
+        BackbonePretraining("synth64_tiny", edit_weight=1.0, edit_min_t=edit_min_t)
+
+
 def test_the_trajectory_edit_loss_trains_the_denoiser_through_the_whole_walk_and_leaves_the_encoder():
     torch.manual_seed(0)
     module = BackbonePretraining("synth64", trajectory_weight=1.0, trajectory_faces=2, trajectory_steps=2)
