@@ -59,8 +59,9 @@ def oracle_edits(cfg: DictConfig, faces: int = 64, steps: int = 8,
         lacking, source, target = faces_lacking(cfg, attr, faces, scan=faces)
         z_sem, labels = pipe.encode(source), face_labels(lacking)
         x_T = pipe.invert(source, z_sem, steps, cfg.backbone.invert_refine)
-        z_target, noise = pipe.encode(target), torch.randn(source.shape, generator=torch.Generator().manual_seed(0))
+        z_target = pipe.encode(target)
         reconstruction, oracle = pipe.decode(x_T, z_sem, steps), pipe.decode(x_T, z_target, steps)
+        noise = torch.randn(source.shape, generator=torch.Generator().manual_seed(0))
         result[attr] = {"true": _edit_scores(judges, attr, source, target, labels),
                         "oracle": _edit_scores(judges, attr, reconstruction, oracle, labels),
                         "semantic": _edit_scores(judges, attr, pipe.decode(noise, z_sem, steps),

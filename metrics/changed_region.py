@@ -21,5 +21,5 @@ def changed_region_mse(prediction: torch.Tensor, target: torch.Tensor, region: t
     if not per_face:
         return squared.sum() / (prediction.shape[1] * region.sum()).clamp(min=1)
     pixels = region.flatten(1).sum(dim=1)
-    errors = squared.flatten(1).sum(dim=1) / (prediction.shape[1] * pixels).clamp(min=1)
-    return errors[pixels > 0].mean() if (pixels > 0).any() else errors.sum()  # no region: 0, still differentiable
+    errors = squared.flatten(1).sum(dim=1) / (prediction.shape[1] * pixels).clamp(min=1)  # 0 for an empty region
+    return errors.sum() / (pixels > 0).sum().clamp(min=1)
