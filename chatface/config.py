@@ -88,7 +88,7 @@ class BackboneConfig:
 @dataclass
 class JudgeSteps:
     clip: int = 1600
-    identity: int = 8000
+    identity: int = 12000
     parser: int = 4000
     attributes: int = 1400
 
@@ -105,7 +105,8 @@ class JudgePretrainConfig:
     clip_resnet_width: int = 16  # stem channels of the ResNet tower (4x more after its first stage, doubling)
     parser_class_balance: float = 0.5  # each class's pixels weigh (its frequency)^-this in the parser's loss
     parser_width: int = 32  # channels of the parser U-Net's first level (doubling per level)
-    identity_margin_warmup: int = 1500  # > 0: the recogniser starts as a plain softmax, its margin ramping up after
+    identity_width: int = 48  # stem channels of the recogniser (doubling per stage)
+    identity_margin_warmup: int = 3000  # > 0: the recogniser starts as a plain softmax, its margin ramping up after
     lr: float = 2e-3
     steps: JudgeSteps = field(default_factory=JudgeSteps)
     val_every: int = 250

@@ -29,7 +29,7 @@ def judge_sizes(kind: str, image_size: int, p: DictConfig) -> dict:
     return {
         "clip": dict(image_size=image_size, embed_dim=128, width=128, layers=3, tower=p.clip_tower.value,
                      resnet_width=p.clip_resnet_width),
-        "identity": dict(out_dim=128, width=24),
+        "identity": dict(out_dim=128, width=p.identity_width),
         "parser": dict(num_classes=NUM_CLASSES, width=p.parser_width),
         "attributes": dict(out_dim=len(ATTRIBUTES), width=24),
     }[kind]
