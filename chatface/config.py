@@ -146,6 +146,7 @@ class MapperConfig:
     val_faces: int = 64  # held-out faces the run is validated (and a sweep is scored) on
     test_faces: int = 64  # other held-out faces `chatface eval mapper` reports on
     val_every: int = 50
+    keep_best: bool = True  # export the validation with the best weighted score (sweep.weight_*), not the last
     checkpoint_every: int = 25
 
 

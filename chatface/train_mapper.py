@@ -2,9 +2,9 @@
 
 A run lives in runs/mappers/<world>/<attr>/runs/<settings digest>/: the same settings (mapper, seed, backbone and
 judge files) resume the same run (and MLflow run), other settings start a new one. It holds last.ckpt,
-mapper.safetensors (weights + how they were trained), mapper.yaml, grid.png (before/after on validation faces) and
-metrics.json, all also MLflow artifacts; the finished mapper is copied to runs/mappers/<world>/<attr>/, where the
-editor finds it.
+best.safetensors (chatface/best_validation.py), mapper.safetensors (the kept weights + how they were trained),
+mapper.yaml, grid.png (before/after on validation faces) and metrics.json, all but the first two also MLflow
+artifacts; the finished mapper is copied to runs/mappers/<world>/<attr>/, where the editor finds it.
 """
 
 import hashlib
@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from chatface.backbone_eval import backbone_pipeline
+from chatface.best_validation import BestValidation
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
 from chatface.editor import mapper_dir
@@ -94,25 +95,34 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
     module = mapping_module(cfg, attr, train["z"]).attach(pipe, judges)
     m = cfg.mapper
+    best = BestValidation(run_dir, cfg.sweep)
     trainer = L.Trainer(
         max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, logger=logger,
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(m.val_every, m.max_steps),
         check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        callbacks=[last_checkpoint_callback(run_dir, m.checkpoint_every), *callbacks],
+        callbacks=[last_checkpoint_callback(run_dir, m.checkpoint_every), best, *callbacks],
     )
     trainer.fit(module, DataLoader(LatentDataset(train), m.batch_size, shuffle=True, drop_last=True),
                 DataLoader(LatentDataset(val), 32), ckpt_path=last_checkpoint(run_dir))
-    scores = trainer.callback_metrics
-    if not any(key.startswith("val/") for key in scores):  # a finished run resumed: fit validated nothing
-        scores = trainer.validate(module, DataLoader(LatentDataset(val), 32), verbose=False)[0]
-    metrics = {key.removeprefix("val/"): float(value) for key, value in scores.items() if key.startswith("val/")}
+    if m.keep_best and best.path.exists() and best.best_metrics:
+        metrics = best.restore(module)
+        logger.log_metrics({"kept_step": best.best_step})
+    else:
+        metrics = _last_metrics(trainer, module, val)
     if trainer.is_global_zero:
         _export(cfg, attr, module, val, run_dir, metrics, logger)
         if publish:
             for name in EXPORTED:
                 shutil.copy2(run_dir / name, mapper_dir(cfg, attr) / name)
     return metrics
+
+
+def _last_metrics(trainer: L.Trainer, module: AttributeMapping, val: dict) -> dict[str, float]:
+    scores = trainer.callback_metrics
+    if not any(key.startswith("val/") for key in scores):  # a finished run resumed: fit validated nothing
+        scores = trainer.validate(module, DataLoader(LatentDataset(val), 32), verbose=False)[0]
+    return {key.removeprefix("val/"): float(value) for key, value in scores.items() if key.startswith("val/")}
 
 
 def _export(cfg: DictConfig, attr: str, module: AttributeMapping, val: dict, run_dir: Path,

@@ -20,7 +20,7 @@ def tiny_overrides(root: Path) -> list[str]:
         "backbone.invert_refine=0", "mapper.invert_refine=0",
         *(f"judges.{kind}={weights / kind}.safetensors" for kind in ("clip", "identity", "parser", "attributes")),
         "judges.pretrain.train_faces=64", "judges.pretrain.train_identities=16", "judges.pretrain.val_faces=32",
-        "judges.pretrain.batch_size=16", "judges.pretrain.clip_batch_size=16",
+        "judges.pretrain.batch_size=16", "judges.pretrain.clip_batch_size=16", "judges.pretrain.identity_width=24",
         # Two steps leave the ResNet tower near its initialisation, whose zeroed last BatchNorm in every block passes
         # image gradients of ~1e-10: a mapper trained through it for two steps would not move. The ViT passes them.
         "judges.pretrain.clip_tower=vit",
