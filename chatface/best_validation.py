@@ -8,6 +8,7 @@ in last.ckpt, so a resumed run keeps comparing against it.
 """
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +19,11 @@ from safetensors.torch import load_file, save_file
 from chatface.sweep_results import weighted_score
 
 
+def validation_metrics(logged: Mapping) -> dict[str, float]:
+    """The `val/` entries of Lightning's logged metrics, under their bare names."""
+    return {key.removeprefix("val/"): float(value) for key, value in logged.items() if key.startswith("val/")}
+
+
 class BestValidation(Callback):
     def __init__(self, run_dir: Path, weights: DictConfig) -> None:
         self.path, self.weights = Path(run_dir) / "best.safetensors", weights
@@ -26,8 +32,7 @@ class BestValidation(Callback):
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        metrics = {key.removeprefix("val/"): float(value) for key, value in trainer.callback_metrics.items()
-                   if key.startswith("val/")}
+        metrics = validation_metrics(trainer.callback_metrics)
         score = weighted_score(metrics, self.weights)
         if not score > self.best_score:  # a NaN score is never the best
             return

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from chatface.backbone_eval import backbone_pipeline
-from chatface.best_validation import BestValidation
+from chatface.best_validation import BestValidation, validation_metrics
 from chatface.catalog import default_catalog
 from chatface.edit_grid import before_after_grid
 from chatface.editor import mapper_dir
@@ -122,7 +122,7 @@ def _last_metrics(trainer: L.Trainer, module: AttributeMapping, val: dict) -> di
     scores = trainer.callback_metrics
     if not any(key.startswith("val/") for key in scores):  # a finished run resumed: fit validated nothing
         scores = trainer.validate(module, DataLoader(LatentDataset(val), 32), verbose=False)[0]
-    return {key.removeprefix("val/"): float(value) for key, value in scores.items() if key.startswith("val/")}
+    return validation_metrics(scores)
 
 
 def _export(cfg: DictConfig, attr: str, module: AttributeMapping, val: dict, run_dir: Path,
