@@ -50,13 +50,15 @@ bench-gpu: setup  ## the ffhq256 world on a CUDA GPU (random weights): latent ca
 preview: setup  ## PNG grid of SynthFace faces, class maps and captions -> runs/preview/
 	$(CLI) synth preview $(CONFIG)
 
-# The shipped synth backbone: stage 1 learns to denoise; stage 2 fine-tunes it with a probe that makes z_sem hold
+# The stage-2 synth backbone: stage 1 learns to denoise; stage 2 fine-tunes it with a probe that makes z_sem hold
 # the SynthFace labels (weights/synth/backbone.md says why).
-BACKBONE_STAGE1 := backbone.pretrain.max_steps=1500 backbone.weights=runs/backbone/synth-stage1.safetensors
-BACKBONE_STAGE2 := backbone.pretrain.run_name=backbone-finetune \
+BACKBONE_STAGE1 := backbone.preset=synth64 backbone.pretrain.max_steps=1500 \
+	backbone.weights=runs/backbone/synth-stage1.safetensors
+BACKBONE_STAGE2 := backbone.preset=synth64 backbone.pretrain.run_name=backbone-finetune \
 	backbone.pretrain.init_weights=runs/backbone/synth-stage1.safetensors backbone.pretrain.attribute_weight=0.2 \
-	backbone.pretrain.max_steps=1200 backbone.pretrain.lr=2e-4 backbone.pretrain.warmup_steps=50 data.batch_size=16
-# Stage 3 (shipped beside the default, weights/synth/backbone.md): the shipped denoiser under a new ResNet encoder
+	backbone.pretrain.max_steps=1200 backbone.pretrain.lr=2e-4 backbone.pretrain.warmup_steps=50 data.batch_size=16 \
+	backbone.weights=weights/synth/backbone.safetensors
+# Stage 3 (shipped, weights/synth/backbone.md): the stage-2 denoiser under a new ResNet encoder
 # that sees a smile; the encoder first trains alone on the probe, then the denoiser learns to follow it.
 BACKBONE_STAGE3 := backbone.preset=synth64_resnet backbone.pretrain.run_name=backbone-encoder \
 	backbone.pretrain.init_weights=weights/synth/backbone.safetensors backbone.pretrain.init_encoder=false \
@@ -70,14 +72,14 @@ BACKBONE_RESNET := backbone.preset=synth64_resnet backbone.pretrain.run_name=bac
 	backbone.pretrain.encoder_lr_scale=3 backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=6000 \
 	data.batch_size=16 backbone.weights=runs/backbone-resnet/synth.safetensors
 
-pretrain-backbone: setup  ## train the synth backbone in two stages (each resumes) and export its weights
+pretrain-backbone: setup  ## the stage-2 synth backbone, two stages (each resumes) -> weights/synth/backbone.safetensors
 	$(CLI) pretrain backbone $(BACKBONE_STAGE1) $(CONFIG)
 	$(CLI) pretrain backbone $(BACKBONE_STAGE2) $(CONFIG)
 
-pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the shipped denoiser -> weights/synth/
+pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the stage-2 denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
-pretrain-backbone-resnet: setup  ## a ResNet-encoder backbone from scratch, edit-following from the start (resumes)
+pretrain-backbone-resnet: setup  ## the default synth backbone: ResNet encoder, from scratch, edit-following (resumes)
 	$(CLI) pretrain backbone $(BACKBONE_RESNET) $(CONFIG)
 
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)

@@ -137,7 +137,7 @@ class MapperConfig:
     # (networks/mapper.py): steps follow the directions in which faces differ.
     whiten: bool = False
     grad_checkpoint: bool = False  # recompute the decoder in the backward pass: less memory (ffhq256), ~1/3 slower
-    max_steps: int = 150  # about 9 minutes on 2 CPU cores (benchmarks/mapper_training.py)
+    max_steps: int = 150  # ffhq256: about 4 minutes on an H200; the synth world trains 60 (configs/world/synth.yaml)
     batch_size: int = 8
     train_faces: int = 256  # SynthFace training faces whose latents are cached
     # Fixed-point refinements of the cached inversions. The losses and metrics compare an edit with the

@@ -6,8 +6,14 @@ from chatface.config import ConfigError, Prediction, load_config
 def test_defaults_are_the_synth_world():
     cfg = load_config()
     assert cfg.world.name == "synth" and cfg.world.image_size == 64
-    assert cfg.backbone.preset == "synth64" and cfg.backbone.prediction == Prediction.v
+    assert cfg.backbone.preset == "synth64_resnet" and cfg.backbone.prediction == Prediction.v
+    assert (cfg.mapper.lambda_dir, cfg.mapper.lambda_id, cfg.mapper.lambda_pre) == (2.0, 0.5, 0.01)
+
+
+def test_the_full_scale_world_trains_with_the_papers_loss_weights():
+    cfg = load_config(["world=ffhq256"])
     assert (cfg.mapper.lambda_dir, cfg.mapper.lambda_id, cfg.mapper.lambda_pre) == (2.0, 0.5, 0.2)
+    assert cfg.mapper.lr == 0.2 and cfg.mapper.direction_loss.value == "cosine" and not cfg.mapper.whiten
 
 
 def test_world_preset_then_overrides():

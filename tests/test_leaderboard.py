@@ -227,7 +227,7 @@ def test_a_whitened_chatface_cell_is_fitted_to_the_training_faces_and_kept_apart
     z = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
     module = METHODS["chatface"].build(whitened, default_catalog()["smile"], z)
     assert torch.allclose(module.mapper.whitening @ module.mapper.whitening, torch.cov(z.T), atol=1e-5)
-    plain = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}"])
+    plain = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}", "mapper.whiten=false"])
     assert settings_digest(whitened, METHODS["chatface"]) != settings_digest(plain, METHODS["chatface"])
 
 

@@ -91,7 +91,7 @@ def test_training_writes_mapper_config_metrics_and_grid(trained):
     mapper, info = load_mapper(trained.published / "mapper.safetensors")
     assert info["attribute"] == "smile" and info["world"] == "synth"
     assert info["backbone"] == file_digest(trained.cfg.backbone.weights)
-    assert (info["width"], info["depth"], info["steps"], info["sms"]) == (32, 4, 2, "linear")
+    assert (info["width"], info["depth"], info["steps"], info["sms"]) == (32, 4, 2, "none")
     assert OmegaConf.load(trained.published / "mapper.yaml").width == 32
     assert json.loads(trained.outputs["metrics.json"]) == trained.metrics
     with Image.open(trained.published / "grid.png") as grid:  # 4 validation faces: sources above their edits
@@ -111,7 +111,7 @@ def test_training_logs_params_losses_metrics_and_artifacts_to_mlflow(trained):
     run = client.get_run(run_id)
     assert run.info.run_name == "mapper-smile"
     params = run.data.params
-    assert params["attribute"] == "smile" and float(params["lr"]) == 0.2 and params["sms"] == "linear"
+    assert params["attribute"] == "smile" and float(params["lr"]) == 60.0 and params["sms"] == "none"
     assert {"lambda_dir", "lambda_id", "lambda_pre", "width", "steps"} <= params.keys()
     assert len(client.get_metric_history(run_id, "train/loss")) == 2  # one per step
     assert {f"val/{name}" for name in FIVE_METRICS} <= run.data.metrics.keys()
