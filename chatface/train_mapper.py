@@ -2,9 +2,9 @@
 
 A run lives in runs/mappers/<world>/<attr>/runs/<settings digest>/: the same settings (mapper, seed, backbone and
 judge files) resume the same run (and MLflow run), other settings start a new one. It holds last.ckpt,
-best.safetensors (chatface/best_validation.py), mapper.safetensors (the kept weights + how they were trained),
-mapper.yaml, grid.png (before/after on validation faces) and metrics.json, all but the first two also MLflow
-artifacts; the finished mapper is copied to runs/mappers/<world>/<attr>/, where the editor finds it.
+best.safetensors (with mapper.keep_best: chatface/best_validation.py), mapper.safetensors (the kept weights + how
+they were trained), mapper.yaml, grid.png (before/after on validation faces) and metrics.json, all but the first two
+also MLflow artifacts; the finished mapper is copied to runs/mappers/<world>/<attr>/, where the editor finds it.
 """
 
 import hashlib
@@ -95,17 +95,17 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
     module = mapping_module(cfg, attr, train["z"]).attach(pipe, judges)
     m = cfg.mapper
-    best = BestValidation(run_dir, cfg.sweep)
+    best = BestValidation(run_dir, cfg.sweep) if m.keep_best else None
     trainer = L.Trainer(
         max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, logger=logger,
         log_every_n_steps=cfg.trainer.log_every_n_steps, val_check_interval=min(m.val_every, m.max_steps),
         check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        callbacks=[last_checkpoint_callback(run_dir, m.checkpoint_every), best, *callbacks],
+        callbacks=[last_checkpoint_callback(run_dir, m.checkpoint_every), *filter(None, [best]), *callbacks],
     )
     trainer.fit(module, DataLoader(LatentDataset(train), m.batch_size, shuffle=True, drop_last=True),
                 DataLoader(LatentDataset(val), 32), ckpt_path=last_checkpoint(run_dir))
-    if m.keep_best and best.path.exists() and best.best_metrics:
+    if best and best.path.exists() and best.best_metrics:
         metrics = best.restore(module)
         logger.log_metrics({"kept_step": best.best_step})
     else:
