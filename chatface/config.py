@@ -208,6 +208,7 @@ class StyleCLIPConfig:
     lambda_clip: float = 1.0
     lambda_l2: float = 0.8
     lambda_id: float = 0.1
+    whiten: bool = False  # offsets in whitened z_sem coordinates, as mapper.whiten
 
 
 @dataclass
@@ -258,13 +259,14 @@ class LinearDirectionConfig:
 
 @dataclass
 class LeaderboardConfig:
+    """The baselines' budgets and settings; ChatFace trains as `make train` does (the mapper section: max_steps,
+    val_every, keep_best) where neither the registry nor `make train` has a mapper."""
     attrs: list[str] = field(default_factory=lambda: ["smile", "curly_hair", "makeup", "glasses"])
     methods: list[str] = field(default_factory=lambda: ["reconstruction", "chatface", "styleclip", "diffusionclip",
                                                         "asyrp", "linear"])  # reconstruction: the no-edit row
     faces: int = 30  # held-out test faces every method edits (the paper's 30)
     train_faces: int = 64  # cached training faces the methods trained here learn from
     bootstrap: int = 1000  # resamples of the faces for each cell's 95% interval
-    chatface_steps: int = 30  # ChatFace mapper steps, when neither the registry nor `make train` has one
     styleclip: StyleCLIPConfig = field(default_factory=StyleCLIPConfig)
     diffusionclip: DiffusionCLIPConfig = field(default_factory=DiffusionCLIPConfig)
     asyrp: AsyrpConfig = field(default_factory=AsyrpConfig)

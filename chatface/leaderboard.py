@@ -5,7 +5,8 @@ A cell (attribute, method) reuses what was trained with the same settings in
 runs/leaderboard/<world>/<attr>/<method>/<settings digest>/, else trains the method there on the shared training
 latents (timed, logged to MLflow as a run nested under the leaderboard's run); then it edits the N test faces and
 scores the edits against the input faces. A killed leaderboard loses at most the cell it was training.
-ChatFace comes from the registry (a sweep's best) or `make train` when either has a mapper for this backbone.
+ChatFace comes from the registry (a sweep's best) or `make train` when either has a mapper for this backbone;
+else it is trained in its cell the way `make train` trains it.
 """
 
 import hashlib
@@ -25,10 +26,10 @@ from torchmetrics import MetricCollection
 
 from chatface.backbone_eval import backbone_pipeline, compute_device
 from chatface.catalog import Attribute, default_catalog
-from chatface.leaderboard_methods import REFERENCE, Method, check_methods, published_chatface
+from chatface.leaderboard_methods import METHODS, REFERENCE, Method, chatface_module, check_methods, published_chatface
 from chatface.leaderboard_report import write_report
 from chatface.tracking import mlflow_logger
-from chatface.train_mapper import learnt_from, mapper_latents
+from chatface.train_mapper import learnt_from, mapper_latents, train_mapper
 from datamodules.latent_cache import LatentDataset, latent_batches
 from metrics.bootstrap import bootstrap_scores, per_face_states
 from metrics.edit_metrics import edit_metrics
@@ -147,13 +148,31 @@ def _ready(board: Board, method: Method, entry: Attribute, cell_dir: Path,
     """(the method's module in eval mode, where it came from, its training seconds if trained here or before)."""
     if method.name == REFERENCE:
         return None, "reference", None
-    published = published_chatface(board.cfg, entry) if method.name == "chatface" else None
-    if published is not None:
-        module, origin = published
-        return module.attach(board.pipe, board.judges).eval(), origin, None
+    if method.name == "chatface":
+        module, origin, seconds = _published_or_trained_chatface(board, entry, cell_dir, logger)
+        return module.attach(board.pipe, board.judges).eval(), origin, seconds
     module = method.build(board.cfg, entry, board.train["z"]).attach(board.pipe, board.judges)
     origin, seconds = _trained(board, method, module, cell_dir, logger)
     return module.eval(), origin, seconds
+
+
+def _published_or_trained_chatface(board: Board, entry: Attribute, cell_dir: Path,
+                                   logger: MLFlowLogger) -> tuple[L.LightningModule, str, float | None]:
+    """ChatFace's mapper from the registry or `make train`, else trained in `cell_dir` as `make train` trains it
+    (its validations and keep_best included, on the leaderboard's training faces; a killed run resumes)."""
+    published = published_chatface(board.cfg, entry)
+    if published is not None:
+        return *published, None
+    record = cell_dir / "train.json"
+    if record.exists():
+        return chatface_module(board.cfg, entry, cell_dir / "mapper.safetensors"), "reused", json.loads(
+            record.read_text())["train_seconds"]
+    _log_budget(board.cfg, METHODS["chatface"], logger)
+    start = time.perf_counter()
+    train_mapper(board.cfg, entry.name, run_dir=cell_dir, logger=logger)
+    seconds = time.perf_counter() - start
+    record.write_text(json.dumps({"train_seconds": seconds, "steps": board.cfg.mapper.max_steps}))
+    return chatface_module(board.cfg, entry, cell_dir / "mapper.safetensors"), "trained", seconds
 
 
 def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: Path,
@@ -163,11 +182,8 @@ def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: 
     if weights.exists() and record.exists():
         module.load_state_dict(load_file(weights))
         return "reused", json.loads(record.read_text())["train_seconds"]
-    cfg, (steps, batch_size) = board.cfg, method.budget(board.cfg)
+    cfg, (steps, batch_size) = board.cfg, _log_budget(board.cfg, method, logger)
     L.seed_everything(cfg.trainer.seed, verbose=False)
-    logger.log_hyperparams({"leaderboard.method": method.name, "leaderboard.steps": steps,
-                            "leaderboard.batch_size": batch_size,
-                            "leaderboard.train_faces": cfg.mapper.train_faces})  # the module logs its own settings
     trainer = L.Trainer(max_steps=steps, accelerator=cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=logger, enable_checkpointing=False,
                         log_every_n_steps=min(cfg.trainer.log_every_n_steps, steps), limit_val_batches=0,
@@ -181,6 +197,14 @@ def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: 
     weights.with_suffix(".partial").rename(weights)  # a killed run leaves no file that looks complete
     record.write_text(json.dumps({"train_seconds": seconds, "steps": steps, "batch_size": batch_size}))
     return "trained", seconds
+
+
+def _log_budget(cfg: DictConfig, method: Method, logger: MLFlowLogger) -> tuple[int, int]:
+    """Log the method's budget beside the settings its module logs itself; return (steps, batch size)."""
+    steps, batch_size = method.budget(cfg)
+    logger.log_hyperparams({"leaderboard.method": method.name, "leaderboard.steps": steps,
+                            "leaderboard.batch_size": batch_size, "leaderboard.train_faces": cfg.mapper.train_faces})
+    return steps, batch_size
 
 
 def _edited_test_faces(board: Board, method: Method, module: L.LightningModule | None) -> torch.Tensor:

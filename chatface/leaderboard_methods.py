@@ -8,6 +8,7 @@ backbone and judges; only what it learns, and how it decodes, differs.
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -23,7 +24,7 @@ from networks.mapper_checkpoint import load_mapper
 
 TRAINER_KEYS = ("steps", "batch_size")  # a section's budget; every other key is the module's keyword argument
 CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps",
-                     "direction_loss", "whiten")
+                     "direction_loss", "whiten", "max_steps", "batch_size", "val_every", "val_faces", "keep_best")
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,12 @@ class Method:
         if self.name == "chatface":
             mapper = OmegaConf.masked_copy(cfg.mapper, CHATFACE_SETTINGS)
             mapper["T"] = mapper.pop("steps")  # here "steps" means the training budget, as in the other sections
+            mapper["steps"] = mapper.pop("max_steps")
             return mapper
         return cfg.leaderboard[self.name]
 
     def budget(self, cfg: DictConfig) -> tuple[int, int]:
         """(optimisation steps, batch size)."""
-        if self.name == "chatface":
-            return cfg.leaderboard.chatface_steps, cfg.mapper.batch_size
         section = self.section(cfg)
         return section.steps, section.batch_size
 
@@ -59,8 +59,11 @@ class Method:
         kwargs = {key: value for key, value in self.section(cfg).items() if key not in TRAINER_KEYS}
         if self.latent_steps:
             kwargs["latent_steps"] = cfg.mapper.steps
-        return getattr(import_module(module_name), class_name)(entry.name, entry.source, entry.target, latent_dim,
-                                                               **kwargs)
+        module = getattr(import_module(module_name), class_name)(entry.name, entry.source, entry.target, latent_dim,
+                                                                 **kwargs)
+        if kwargs.get("whiten"):
+            module.mapper.fit_whitening(train_z)
+        return module
 
     @torch.no_grad()  # without it ChatFace's edit keeps its decoding graph alive, gigabytes per cell
     def edit(self, module: L.LightningModule | None, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -97,19 +100,25 @@ def check_methods(names: list[str]) -> list[Method]:
 
 
 def published_chatface(cfg: DictConfig, entry: Attribute) -> tuple[AttributeMapping, str] | None:
-    """ChatFace's mapper of `entry` from the registry (a sweep's best) or from `make train`, as a module that
-    edits the way it was trained (its SMS and T), with where it came from; None when there is none for this
-    backbone and this T."""
+    """ChatFace's mapper of `entry` from the registry (a sweep's best) or from `make train`, with where it came
+    from; None when there is none for this backbone and this T."""
     registered = registered_mapper_file(cfg, entry.name)
     path = registered or mapper_file(cfg, entry.name)
     if not path.exists():
         return None
+    module = chatface_module(cfg, entry, path)
+    return (module, "registry" if registered else "make train") if module is not None else None
+
+
+def chatface_module(cfg: DictConfig, entry: Attribute, path: Path) -> AttributeMapping | None:
+    """The mapper file `path` as a module that edits the way it was trained (its SMS and T); None when it was
+    trained on another backbone or decodes with another T than the cached test latents."""
     mapper, info = load_mapper(path)
     if info.get("backbone") != file_digest(cfg.backbone.weights) or int(info.get("steps", -1)) != cfg.mapper.steps:
-        return None  # trained on another backbone, or decodes with another T than the cached test latents
+        return None
     sizes = {key: int(info[key]) for key in ("latent_dim", "width", "depth")}
     module = AttributeMapping(entry.name, entry.source, entry.target, **sizes, sms=info["sms"],
                               sms_param=float(info["sms_param"]), steps=int(info["steps"]),
                               whiten=mapper.whitening is not None)
     module.mapper.load_state_dict(mapper.state_dict())
-    return module, "registry" if registered else "make train"
+    return module

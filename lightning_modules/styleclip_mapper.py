@@ -6,7 +6,8 @@ StyleCLIP's recipe, with its generator replaced by the shared backbone: the same
     λ_clip (1 - cos(E_I(edited), E_T(target))) + λ_L2 ||z_edit - z||² + λ_id (1 - cos(R(source), R(edited)))
 
 and decoded with the edited code at every step (no SMS). Its CLIP loss pulls the image towards the target text,
-where ChatFace's directional loss pulls the change along the text's change.
+where ChatFace's directional loss pulls the change along the text's change. `whiten` gives it ChatFace's step-size
+treatment on worlds whose mapper recipe uses it (configs/world/synth.yaml).
 """
 
 import timm.optim
@@ -23,10 +24,10 @@ from networks.mapper import LatentMapper
 class StyleCLIPMapping(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, latent_steps: int,
                  lr: float = 0.5, lambda_clip: float = 1.0, lambda_l2: float = 0.8, lambda_id: float = 0.1,
-                 width: int = 512, depth: int = 4) -> None:
+                 width: int = 512, depth: int = 4, whiten: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.mapper = LatentMapper(latent_dim, width, depth)
+        self.mapper = LatentMapper(latent_dim, width, depth, whiten)
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "StyleCLIPMapping":
         self.attach_frozen(pipe, judges)

@@ -45,7 +45,7 @@ def board_cfg(tiny_world: list[str], root: Path, *overrides: str):
     return load_config([*tiny_world, f"backbone.weights={backbone}", f"output_dir={root / 'runs'}",
                         f"tracking.tracking_uri=sqlite:///{root / 'runs' / 'mlflow.db'}",
                         f"leaderboard.attrs=[{','.join(ATTRS)}]", f"leaderboard.faces={FACES}",
-                        "leaderboard.train_faces=8", "leaderboard.chatface_steps=2", "leaderboard.bootstrap=50",
+                        "leaderboard.train_faces=8", "leaderboard.bootstrap=50",
                         "leaderboard.linear.steps=3", "leaderboard.linear.batch_size=8",
                         "leaderboard.diffusionclip.inv_steps=2", "leaderboard.diffusionclip.train_steps=1",
                         "leaderboard.diffusionclip.test_steps=2", "leaderboard.asyrp.inv_steps=2",
@@ -116,7 +116,8 @@ def test_every_cell_is_a_nested_mlflow_run_under_the_leaderboard_run(board):
 
 def test_a_second_leaderboard_reuses_every_trained_method(board):
     cfg, paths, rows = board
-    weights = sorted(paths["markdown"].parent.glob("*/*/*/weights.safetensors"))
+    folder = paths["markdown"].parent
+    weights = sorted([*folder.glob("*/*/*/weights.safetensors"), *folder.glob("*/chatface/*/mapper.safetensors")])
     assert len(weights) == len(ATTRS) * (len(METHODS) - 1)  # every method but the no-edit row
     before = {path: path.stat().st_mtime_ns for path in weights}
     again = list(csv.DictReader(run_leaderboard(cfg)["csv"].open()))
@@ -229,6 +230,25 @@ def test_a_whitened_chatface_cell_is_fitted_to_the_training_faces_and_kept_apart
     assert torch.allclose(module.mapper.whitening @ module.mapper.whitening, torch.cov(z.T), atol=1e-5)
     plain = load_config([*tiny_world, f"backbone.weights={cfg.backbone.weights}", "mapper.whiten=false"])
     assert settings_digest(whitened, METHODS["chatface"]) != settings_digest(plain, METHODS["chatface"])
+
+
+def test_chatface_is_trained_in_its_cell_as_make_train_trains_it(board):
+    """Without a published mapper, ChatFace's cell runs `make train`'s training there: its validations, the kept
+    best validation and the exported mapper, nested under the leaderboard's MLflow run."""
+    cfg, paths, rows = board
+    row = next(row for row in rows if row["method"] == "chatface")
+    assert row["origin"] == "trained" and int(row["steps"]) == cfg.mapper.max_steps
+    cell = next(paths["markdown"].parent.glob(f"{row['attr']}/chatface/*/"))
+    assert {"mapper.safetensors", "metrics.json", "best.safetensors", "train.json"} <= {p.name for p in cell.iterdir()}
+    run = MlflowClient(cfg.tracking.tracking_uri).get_run((cell / "mlflow_run_id").read_text().strip())
+    assert "val/sdir" in run.data.metrics and "kept_step" in run.data.metrics
+
+
+def test_a_whitened_styleclip_cell_is_fitted_to_the_training_faces(tiny_world, tmp_path):
+    cfg = board_cfg(tiny_world, tmp_path, "leaderboard.styleclip.whiten=true")
+    z = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    module = METHODS["styleclip"].build(cfg, default_catalog()["smile"], z)
+    assert torch.allclose(module.mapper.whitening @ module.mapper.whitening, torch.cov(z.T), atol=1e-5)
 
 
 def test_a_published_whitened_chatface_mapper_is_used_as_trained(tiny_world, tmp_path):
