@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from chatface.edit_grid import labelled_rows
 from chatface.leaderboard_methods import METHODS
@@ -85,7 +85,7 @@ def caption(cfg: DictConfig, cells: list, faces: int) -> str:
     for method in dict.fromkeys(cell.method for cell in cells if cell.origin != "reference"):
         group = [cell for cell in cells if cell.method == method]
         origins = sorted({cell.origin for cell in group if cell.train_seconds is None and not cell.error})
-        section = METHODS[method].section(cfg)
+        section = OmegaConf.to_container(METHODS[method].section(cfg), enum_to_str=True)  # sms=none, not an enum
         settings = ", ".join(f"{key}={value}" for key, value in section.items() if key not in ("steps", "batch_size"))
         budget = f"{group[0].steps} steps × batch {group[0].batch_size}"
         lines.append(f"- {group[0].title}: {budget} ({settings})" + (f"; from {', '.join(origins)}" if origins else ""))
