@@ -164,15 +164,15 @@ def _published_or_trained_chatface(board: Board, entry: Attribute, cell_dir: Pat
     if published is not None:
         return *published, None
     record = cell_dir / "train.json"
-    if record.exists():
-        return chatface_module(board.cfg, entry, cell_dir / "mapper.safetensors"), "reused", json.loads(
-            record.read_text())["train_seconds"]
-    _log_budget(board.cfg, METHODS["chatface"], logger)
-    start = time.perf_counter()
-    train_mapper(board.cfg, entry.name, run_dir=cell_dir, logger=logger)
-    seconds = time.perf_counter() - start
-    record.write_text(json.dumps({"train_seconds": seconds, "steps": board.cfg.mapper.max_steps}))
-    return chatface_module(board.cfg, entry, cell_dir / "mapper.safetensors"), "trained", seconds
+    origin = "reused" if record.exists() else "trained"
+    if origin == "trained":
+        _log_budget(board.cfg, METHODS["chatface"], logger)
+        start = time.perf_counter()
+        train_mapper(board.cfg, entry.name, run_dir=cell_dir, logger=logger)
+        seconds = time.perf_counter() - start
+        record.write_text(json.dumps({"train_seconds": seconds, "steps": board.cfg.mapper.max_steps}))
+    seconds = json.loads(record.read_text())["train_seconds"]
+    return chatface_module(board.cfg, entry, cell_dir / "mapper.safetensors"), origin, seconds
 
 
 def _trained(board: Board, method: Method, module: L.LightningModule, cell_dir: Path,
