@@ -259,14 +259,15 @@ class LinearDirectionConfig:
 
 @dataclass
 class LeaderboardConfig:
-    """The baselines' budgets and settings; ChatFace trains as `make train` does (the mapper section: max_steps,
-    val_every, keep_best) where neither the registry nor `make train` has a mapper."""
+    """The baselines' budgets and settings; ChatFace trains as `make train` does (the mapper section: val_every,
+    keep_best; max_steps unless chatface_max_steps is set) where neither the registry nor `make train` has a mapper."""
     attrs: list[str] = field(default_factory=lambda: ["smile", "curly_hair", "makeup", "glasses"])
     methods: list[str] = field(default_factory=lambda: ["reconstruction", "chatface", "styleclip", "diffusionclip",
                                                         "asyrp", "linear"])  # reconstruction: the no-edit row
     faces: int = 30  # held-out test faces every method edits (the paper's 30)
     train_faces: int = 64  # cached training faces the methods trained here learn from
     bootstrap: int = 1000  # resamples of the faces for each cell's 95% interval
+    chatface_max_steps: int | None = None  # ChatFace's training budget here; None: mapper.max_steps
     styleclip: StyleCLIPConfig = field(default_factory=StyleCLIPConfig)
     diffusionclip: DiffusionCLIPConfig = field(default_factory=DiffusionCLIPConfig)
     asyrp: AsyrpConfig = field(default_factory=AsyrpConfig)

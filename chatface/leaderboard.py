@@ -6,7 +6,7 @@ runs/leaderboard/<world>/<attr>/<method>/<settings digest>/, else trains the met
 latents (timed, logged to MLflow as a run nested under the leaderboard's run); then it edits the N test faces and
 scores the edits against the input faces. A killed leaderboard loses at most the cell it was training.
 ChatFace comes from the registry (a sweep's best) or `make train` when either has a mapper for this backbone;
-else it is trained in its cell the way `make train` trains it.
+else it is trained in its cell the way `make train` trains it, for leaderboard.chatface_max_steps when set.
 """
 
 import hashlib
@@ -31,6 +31,7 @@ from chatface.leaderboard_report import write_report
 from chatface.tracking import mlflow_logger
 from chatface.train_mapper import learnt_from, mapper_latents, train_mapper
 from datamodules.latent_cache import LatentDataset, latent_batches
+from diffusion.inversion_cache import InversionCachingPipeline
 from metrics.bootstrap import bootstrap_scores, per_face_states
 from metrics.edit_metrics import edit_metrics
 from networks.judges.loading import load_judges
@@ -67,9 +68,11 @@ class Board:
 
 def leaderboard_config(cfg: DictConfig, **mapper: int) -> DictConfig:
     """`cfg` with the mapper's face counts set to the leaderboard's (the training latents every method learns from
-    and the N test faces every method edits), and any other mapper settings given."""
+    and the N test faces every method edits), ChatFace's training budget, and any other mapper settings given."""
     lb = cfg.leaderboard
-    merged = OmegaConf.merge(cfg, {"mapper": {"train_faces": lb.train_faces, "test_faces": lb.faces, **mapper}})
+    counts = {"train_faces": lb.train_faces, "test_faces": lb.faces,
+              "max_steps": lb.chatface_max_steps or cfg.mapper.max_steps}
+    merged = OmegaConf.merge(cfg, {"mapper": {**counts, **mapper}})
     OmegaConf.set_readonly(merged, True)
     return merged
 
@@ -85,8 +88,9 @@ def run_leaderboard(cfg: DictConfig) -> dict[str, Path]:
     # The test faces are inverted as the editor inverts a user's photo (backbone.invert_refine fixed-point steps);
     # the training latents keep the cheaper mapper.invert_refine.
     test_cfg = leaderboard_config(cfg, invert_refine=cfg.backbone.invert_refine)
-    board = Board(cfg, pipe, load_judges(cfg.judges), mapper_latents(cfg, pipe, "train"),
-                  mapper_latents(test_cfg, pipe, "test"), folder, parent.run_id)
+    train, test = mapper_latents(cfg, pipe, "train"), mapper_latents(test_cfg, pipe, "test")
+    # One pipeline for every cell: DiffusionCLIP and Asyrp invert each face once, not once per attribute.
+    board = Board(cfg, InversionCachingPipeline(pipe), load_judges(cfg.judges), train, test, folder, parent.run_id)
     if board.train["labels"].shape[1] == 0 and any(method.name == "linear" for method in methods):
         print("[leaderboard] these faces have no attribute labels: the linear direction, which learns from labels, "
               "is left out", flush=True)

@@ -100,7 +100,7 @@ def write_csv(cells: list, path: Path) -> None:
                          *(f"{name}{suffix}" for name in names for suffix in ("", "_low", "_high")), "error"])
         for cell in cells:
             writer.writerow([cell.attr, cell.method, cell.origin, cell.steps, cell.batch_size,
-                             "" if cell.train_seconds is None else f"{cell.train_seconds:.1f}",
+                             "" if cell.train_seconds is None else f"{cell.train_seconds:.3f}",
                              f"{cell.edit_seconds_per_face:.4f}",
                              *(f"{value:.4f}" for name in names for value in cell.scores.get(name, (math.nan,) * 3)),
                              cell.error or ""])

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffusion import DiffAEPipeline
+from diffusion.inversion_cache import InversionCachingPipeline
 from lightning_modules.attached import WithFrozenParts
 from losses import clip_direction_loss
 from networks.judges.loading import Judges
@@ -81,7 +82,7 @@ class Asyrp(WithFrozenParts):
 
     # -- setup -----------------------------------------------------------------------------------------------
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "Asyrp":
-        self.attach_frozen(pipe, judges)
+        self.attach_frozen(InversionCachingPipeline.around(pipe), judges)  # each face inverted once, as the repo does
         h, arch = self.hparams, pipe.model.arch
         if not 0 <= h.t_edit < pipe.scheduler.num_train_steps:
             raise ValueError(f"t_edit must be in 0..{pipe.scheduler.num_train_steps - 1}, got {h.t_edit}")

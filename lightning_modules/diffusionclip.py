@@ -33,11 +33,11 @@ clamp), and the clean image counts as the level below t = 0, so a T-step walk ma
 """
 
 import copy
-import hashlib
 
 import torch
 
 from diffusion import DiffAEPipeline
+from diffusion.inversion_cache import InversionCachingPipeline
 from lightning_modules.attached import WithFrozenParts
 from losses import clip_direction_loss, identity_loss
 from networks.judges.loading import Judges
@@ -52,8 +52,9 @@ class DiffusionCLIP(WithFrozenParts):
         self.save_hyperparameters()
 
     def attach(self, pipe: DiffAEPipeline, judges: Judges) -> "DiffusionCLIP":
-        """Keep the frozen backbone and judges out of the module tree; make the trainable copy of the UNet."""
-        self.attach_frozen(pipe, judges)
+        """Keep the frozen backbone and judges out of the module tree; make the trainable copy of the UNet. The frozen
+        model inverts each face once (the repo precomputes the training latents)."""
+        self.attach_frozen(InversionCachingPipeline.around(pipe), judges)
         denoiser = copy.deepcopy(pipe.model)
         denoiser.encoder = None  # z_sem comes with the batch: the copy only denoises, and only it is checkpointed
         self.denoiser = denoiser.requires_grad_(True).train()  # the repo fine-tunes in train mode (dropout on)
@@ -61,7 +62,6 @@ class DiffusionCLIP(WithFrozenParts):
         self.tuned = DiffAEPipeline(self.denoiser, pipe.scheduler, pipe.bf16)
         h = self.hparams
         self.text_direction = judges.clip.text_direction(h.source_text, h.target_text)
-        self._latents: dict[bytes, torch.Tensor] = {}  # x_t0 of each training image, computed on first sight
         return self
 
     # -- the three walks -------------------------------------------------------------------------------------
@@ -87,19 +87,10 @@ class DiffusionCLIP(WithFrozenParts):
             self.denoiser.train(was_training)
 
     # -- training ----------------------------------------------------------------------------------------------
-    def _training_latents(self, image: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """x_t0 of each image, inverted once and then looked up (the repo precomputes them), keyed by its bytes."""
-        keys = [hashlib.sha1(face.float().cpu().numpy().tobytes()).digest() for face in image]
-        missing = [i for i, key in enumerate(keys) if key not in self._latents]
-        if missing:
-            for i, x_t0 in zip(missing, self.invert(image[missing], z[missing])):
-                self._latents[keys[i]] = x_t0.cpu()
-        return torch.stack([self._latents[key] for key in keys]).to(image)
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         h = self.hparams
         source, z = batch["image"], batch["z"]
-        x_t0 = self._training_latents(source, z)
+        x_t0 = self.invert(source, z)
         edited = self.generate(x_t0, z, h.train_steps, use_checkpoint=h.grad_checkpoint)
         direction = clip_direction_loss(self.judges.clip, source, edited, self.text_direction)
         losses = {

@@ -27,6 +27,7 @@ def tiny_overrides(root: Path) -> list[str]:
         *(f"judges.pretrain.steps.{kind}=2" for kind in ("clip", "identity", "parser", "attributes")),
         "mapper.train_faces=8", "mapper.val_faces=4", "mapper.test_faces=4", "mapper.batch_size=4",
         "mapper.width=32", "mapper.steps=2", "mapper.max_steps=2", "mapper.val_every=2",
+        "leaderboard.chatface_max_steps=null",  # the leaderboard's ChatFace trains mapper.max_steps, as make train
         # RAdam's first steps are plain momentum steps, so they scale with the gradient: two of them on the synth
         # world's projection loss move a tiny mapper by less than one 8-bit level; the cosine's gradient is larger.
         "mapper.direction_loss=cosine",

@@ -16,7 +16,7 @@ from chatface.backbone_eval import backbone_pipeline
 from chatface.catalog import default_catalog
 from chatface.cli import main
 from chatface.config import load_config
-from chatface.leaderboard import run_leaderboard, settings_digest
+from chatface.leaderboard import leaderboard_config, run_leaderboard, settings_digest
 from chatface.editor import mapper_file
 from chatface.leaderboard_methods import METHODS, published_chatface
 from chatface.train_mapper import train_mapper
@@ -242,6 +242,18 @@ def test_chatface_is_trained_in_its_cell_as_make_train_trains_it(board):
     assert {"mapper.safetensors", "metrics.json", "best.safetensors", "train.json"} <= {p.name for p in cell.iterdir()}
     run = MlflowClient(cfg.tracking.tracking_uri).get_run((cell / "mlflow_run_id").read_text().strip())
     assert "val/sdir" in run.data.metrics and "kept_step" in run.data.metrics
+
+
+def test_leaderboard_chatface_max_steps_is_chatfaces_budget_there(tiny_world, tmp_path):
+    """leaderboard.chatface_max_steps trains the leaderboard's ChatFace for that many steps (its own cell), and
+    leaves `make train`'s mapper.max_steps alone."""
+    plain = board_cfg(tiny_world, tmp_path)
+    capped = board_cfg(tiny_world, tmp_path, "leaderboard.chatface_max_steps=3")
+    assert leaderboard_config(plain).mapper.max_steps == plain.mapper.max_steps != 3
+    assert leaderboard_config(capped).mapper.max_steps == 3 and capped.mapper.max_steps == plain.mapper.max_steps
+    chatface = METHODS["chatface"]
+    assert chatface.budget(leaderboard_config(capped))[0] == 3
+    assert settings_digest(leaderboard_config(capped), chatface) != settings_digest(leaderboard_config(plain), chatface)
 
 
 def test_a_whitened_styleclip_cell_is_fitted_to_the_training_faces(tiny_world, tmp_path):
