@@ -38,11 +38,12 @@ test: setup  ## the whole test suite (slow end-to-end tests included)
 test-fast: setup  ## the test suite without the slow end-to-end tests
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup  ## speed benchmarks: SynthFace rendering, backbone latency, mapper training, leaderboard budget
+bench: setup  ## speed: SynthFace rendering, backbone latency, mapper training, leaderboard budget, sweep workers
 	$(PY) benchmarks/synthface_throughput.py
 	$(PY) benchmarks/backbone_speed.py
 	$(PY) benchmarks/mapper_training.py
 	$(PY) benchmarks/leaderboard_budget.py
+	$(PY) benchmarks/sweep_workers.py
 
 bench-gpu: setup  ## the ffhq256 world on a CUDA GPU (random weights): latent caching, mapper training, editing
 	$(PY) benchmarks/ffhq256_gpu.py
