@@ -15,7 +15,7 @@ from chatface.tracking import mlflow_logger
 from datamodules.synthface import SynthFaceDataset
 from datamodules.synthface_cache import CachedSynthFace, render_cache
 from lightning_modules.attribute_training import AttributeTraining
-from lightning_modules.clip_training import ClipTraining
+from lightning_modules.clip_training import ClipTraining, negatives_per_positive
 from lightning_modules.identity_training import IdentityTraining
 from lightning_modules.judge_training import JudgeTraining
 from lightning_modules.parser_training import ParserTraining, balanced_class_weights
@@ -49,7 +49,8 @@ def _module(cfg: DictConfig, kind: str, train_set: CachedSynthFace) -> JudgeTrai
         return IdentityTraining(num_identities=p.train_identities, margin_warmup_steps=p.identity_margin_warmup,
                                 **args)
     if kind == "clip":
-        return ClipTraining(direction_weight=p.clip_direction_weight, **args)
+        balance = negatives_per_positive(train_set.labels) if p.clip_prompt_balance else None
+        return ClipTraining(direction_weight=p.clip_direction_weight, prompt_pos_weight=balance, **args)
     if kind == "parser":
         weights = balanced_class_weights(train_set.masks, NUM_CLASSES, p.parser_class_balance)
         return ParserTraining(class_weights=weights, **args)

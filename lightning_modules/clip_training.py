@@ -4,7 +4,8 @@ Two losses, as in UniCL (Yang et al., 2022), which mixes image-text and image-la
 - the CLIP loss on (image, caption) pairs; captions name some absent attributes too ("..., without a beard");
 - a prompt loss: per attribute, the image must be closer to "a face with X" than to "a face without X" exactly when
   it has X (binary cross-entropy on the difference of the two scaled cosines), which makes the text side learn
-  what every attribute word means even where captions rarely contrast it.
+  what every attribute word means even where captions rarely contrast it. With `prompt_pos_weight` (the training
+  faces' negatives / positives per attribute) a rare attribute's faces count as much as the faces without it.
 With `direction_weight` > 0 and counterfactual batches (each face also with one attribute flipped), a third:
 - a direction loss: the change of the image embedding between a face and its flip must point along the flipped
   attribute's text direction (the catalog's source -> target texts averaged over the judge's templates, as the
@@ -28,11 +29,20 @@ from synthface.captions import NOUN_PHRASES
 PROMPTS = [f"a face {word} {NOUN_PHRASES[name]}" for name in ATTRIBUTES for word in ("with", "without")]
 
 
+def negatives_per_positive(labels: torch.Tensor) -> list[float]:
+    """Per attribute (column of the 0/1 `labels`), faces without it / faces with it: BCE's balancing pos_weight."""
+    positives = labels.double().sum(dim=0)
+    return ((len(labels) - positives) / positives.clamp(min=1)).tolist()
+
+
 class ClipTraining(JudgeTraining):
     kind = "clip"
 
-    def __init__(self, *args, prompt_weight: float = 1.0, direction_weight: float = 0.0, **kwargs) -> None:
+    def __init__(self, *args, prompt_weight: float = 1.0, direction_weight: float = 0.0,
+                 prompt_pos_weight: list[float] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        pos_weight = torch.tensor(prompt_pos_weight) if prompt_pos_weight else None
+        self.register_buffer("prompt_pos_weight", pos_weight, persistent=False)
         self.tokenizer = tiny_clip_tokenizer(self.net.context_length)
         self.loss = ClipLoss()
         catalog = default_catalog()
@@ -48,7 +58,8 @@ class ClipTraining(JudgeTraining):
         cosine = (image @ self._encode_text(PROMPTS).T).view(len(image), len(ATTRIBUTES), 2)
         presence = scale * (cosine[..., 0] - cosine[..., 1])
         losses = {"contrastive": self.loss(image, text, scale),
-                  "prompt": F.binary_cross_entropy_with_logits(presence, batch["labels"])}
+                  "prompt": F.binary_cross_entropy_with_logits(presence, batch["labels"],
+                                                               pos_weight=self.prompt_pos_weight)}
         if flipped is not None:
             losses["direction"] = self._direction_loss(image, flipped, batch, scale)
         return losses

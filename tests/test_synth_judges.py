@@ -17,7 +17,7 @@ from chatface.config import load_config
 from chatface.judges_eval import clip_zero_shot_accuracy, evaluate_judges
 from chatface.pretrain_judges import pretrain_judges
 from datamodules.synthface import SynthFaceDataset
-from lightning_modules.clip_training import ClipTraining
+from lightning_modules.clip_training import ClipTraining, negatives_per_positive
 from lightning_modules.identity_training import ArcFaceLoss, IdentityTraining
 from lightning_modules.parser_training import balanced_class_weights
 from networks.judges.arcface import IdentityJudge
@@ -198,6 +198,20 @@ def test_a_face_and_its_flip_are_encoded_in_one_batchnorm_pass():
     embedding, flipped_embedding = module._encode_images({"image": image, "flipped_image": flipped})
     assert torch.equal(embedding[1:], flipped_embedding[1:])
     assert not torch.allclose(embedding[0], flipped_embedding[0])
+
+
+def test_the_balanced_prompt_loss_weighs_a_rare_attributes_faces_up_to_the_others():
+    """pos_weight = faces without / faces with: one smiling face among four weighs as much as the three others."""
+    labels = torch.tensor([[1, 1], [0, 1], [0, 0], [0, 1]])
+    assert negatives_per_positive(labels) == pytest.approx([3.0, 1 / 3])
+    torch.manual_seed(0)
+    batch = {"image": images(4), "caption": ["a face"] * 4,
+             "labels": torch.zeros(4, len(ATTRIBUTES)).index_fill_(1, torch.tensor([0]), 1.0)}
+    plain = ClipTraining(sizes=RESNET_CLIP).eval()
+    balanced = ClipTraining(sizes=RESNET_CLIP, prompt_pos_weight=[2.0] * len(ATTRIBUTES)).eval()
+    balanced.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert balanced._losses(batch)["prompt"] > plain._losses(batch)["prompt"]  # the positives count twice
 
 
 def test_synth_clip_and_identity_load_from_files_into_the_common_interfaces(tmp_path):
