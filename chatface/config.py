@@ -101,7 +101,7 @@ class JudgePretrainConfig:
     batch_size: int = 64
     clip_batch_size: int = 128  # contrastive learning wants more negatives per batch
     clip_direction_weight: float = 1.0  # > 0: CLIP also learns text directions from counterfactual pairs
-    clip_prompt_balance: bool = False  # the prompt loss weighs each attribute's rare side up to its common one
+    clip_prompt_balance: bool = True  # the prompt loss weighs each attribute's rare side up to its common one
     clip_tower: ClipTower = ClipTower.resnet  # the synth CLIP's image tower
     clip_resnet_width: int = 16  # stem channels of the ResNet tower (4x more after its first stage, doubling)
     parser_class_balance: float = 0.5  # each class's pixels weigh (its frequency)^-this in the parser's loss
