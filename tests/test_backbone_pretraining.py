@@ -9,6 +9,7 @@ import torch
 
 from chatface.config import load_config
 from chatface.pretrain import pretrain_backbone
+from diffusion import DiffAEPipeline
 from lightning_modules.backbone import BackbonePretraining
 from networks.diffae import DiffAE, preset
 from networks.diffae.checkpoint import load_backbone
@@ -132,6 +133,17 @@ def test_the_trajectory_edit_loss_trains_the_denoiser_through_the_whole_walk_and
     assert loss.item() > 0
     assert all(g is None for name, g in grads.items() if name.startswith("encoder."))
     assert any(g is not None and g.abs().sum() > 0 for name, g in grads.items() if not name.startswith("encoder."))
+
+
+def test_a_walk_that_ignores_a_small_edit_costs_as_much_as_the_edit_not_its_share_of_the_image(monkeypatch):
+    """A smile owns a few dozen of 4,096 pixels: over the whole image, a decode without it would cost almost 0."""
+    module = BackbonePretraining("synth64_tiny", trajectory_weight=1.0, trajectory_faces=2, trajectory_steps=2)
+    faces = torch.zeros(2, 3, 64, 64)
+    flipped = faces.clone()
+    flipped[:, :, 30:32, 30:32] = 1.0  # the edit: 4 pixels
+    monkeypatch.setattr(DiffAEPipeline, "decode", lambda self, x_T, z_sem, steps: faces.clone())
+    loss = module._trajectory_edit_loss(faces, flipped)
+    assert loss.item() == pytest.approx(1.0 + 4 / 4096)
 
 
 def _batchnorm_statistics(module: BackbonePretraining) -> list[torch.Tensor]:
