@@ -19,8 +19,8 @@ PORT   ?= 5000
 CONFIG := world=$(WORLD) $(ARGS)
 
 .PHONY: help setup test test-fast bench bench-gpu preview pretrain-backbone pretrain-backbone-encoder \
-        pretrain-backbone-resnet eval-backbone backbone-preview pretrain-judges eval-judges train eval-mapper grid \
-        edit chat sweep ui leaderboard clean
+        pretrain-backbone-resnet pretrain-backbone-walk eval-backbone backbone-preview pretrain-judges eval-judges \
+        train eval-mapper grid edit chat sweep ui leaderboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -72,6 +72,13 @@ BACKBONE_RESNET := backbone.preset=synth64_resnet backbone.pretrain.run_name=bac
 	backbone.pretrain.attribute_weight=1.0 backbone.pretrain.edit_weight=3.0 backbone.pretrain.edit_min_t=500 \
 	backbone.pretrain.encoder_lr_scale=3 backbone.pretrain.encoder_warmup_steps=1500 backbone.pretrain.max_steps=6000 \
 	data.batch_size=16 backbone.weights=runs/backbone-resnet/synth.safetensors
+# The default (weights/synth/backbone.md, session 21): the shipped ResNet backbone's denoiser fine-tuned on the walk an
+# edit takes (invert a face, decode it with the z_sem of its twin with one attribute flipped, match the twin).
+BACKBONE_WALK := backbone.preset=synth64_resnet backbone.pretrain.run_name=backbone-walk \
+	backbone.pretrain.init_weights=weights/synth/backbone-resnet.safetensors backbone.pretrain.encoder_lr_scale=0 \
+	backbone.pretrain.trajectory_weight=1.0 backbone.pretrain.trajectory_faces=8 backbone.pretrain.lr=1e-4 \
+	backbone.pretrain.warmup_steps=20 backbone.pretrain.ema_decay=0.99 backbone.pretrain.max_steps=750 \
+	data.batch_size=8 backbone.weights=weights/synth/backbone-walk.safetensors
 
 pretrain-backbone: setup  ## the stage-2 synth backbone, two stages (each resumes) -> weights/synth/backbone.safetensors
 	$(CLI) pretrain backbone $(BACKBONE_STAGE1) $(CONFIG)
@@ -80,8 +87,11 @@ pretrain-backbone: setup  ## the stage-2 synth backbone, two stages (each resume
 pretrain-backbone-encoder: setup  ## stage 3: a ResNet encoder under the stage-2 denoiser -> weights/synth/
 	$(CLI) pretrain backbone $(BACKBONE_STAGE3) $(CONFIG)
 
-pretrain-backbone-resnet: setup  ## the default synth backbone: ResNet encoder, from scratch, edit-following (resumes)
+pretrain-backbone-resnet: setup  ## synth backbone: ResNet encoder, from scratch, edit-following (resumes)
 	$(CLI) pretrain backbone $(BACKBONE_RESNET) $(CONFIG)
+
+pretrain-backbone-walk: setup  ## the default synth backbone: the ResNet one trained on edit walks (resumes)
+	$(CLI) pretrain backbone $(BACKBONE_WALK) $(CONFIG)
 
 eval-backbone: setup  ## PSNR of reconstructions and semantic decodings on 256 held-out faces, oracle edits (JSON)
 	$(CLI) eval backbone --json $(CONFIG)

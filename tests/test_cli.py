@@ -35,8 +35,8 @@ def test_console_script_is_installed():
 
 
 MAKE_TARGETS = ("preview", "pretrain-backbone", "pretrain-backbone-encoder", "pretrain-backbone-resnet",
-                "eval-backbone", "backbone-preview", "pretrain-judges", "eval-judges", "train", "eval-mapper", "grid",
-                "edit", "chat", "sweep", "ui", "leaderboard")
+                "pretrain-backbone-walk", "eval-backbone", "backbone-preview", "pretrain-judges", "eval-judges",
+                "train", "eval-mapper", "grid", "edit", "chat", "sweep", "ui", "leaderboard")
 
 
 @pytest.mark.parametrize("target", MAKE_TARGETS)
