@@ -16,6 +16,8 @@ from networks.diffae import DiffAE, preset
 from networks.diffae.checkpoint import save_backbone
 
 SHIPPED = Path(__file__).resolve().parents[1] / load_config().backbone.weights  # the synth default
+needs_shipped_backbone = pytest.mark.skipif(not SHIPPED.exists(),
+                                            reason="the shipped synth backbone is not in this checkout")
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def test_preview_writes_four_rows(tiny_backbone_config, tmp_path):
     assert Image.open(out).size == (3 * 64, 4 * 64)
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+@needs_shipped_backbone
 def test_shipped_backbone_inverts_and_decodes_back():
     cfg = load_config()
     pipe = backbone_pipeline(cfg)
@@ -80,14 +82,14 @@ def test_oracle_edit_needs_an_attribute_judge():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+@needs_shipped_backbone
 def test_shipped_backbone_follows_z_sem_for_hair_colour():
     result = oracle_edits(load_config(), faces=16, attributes=("blond_hair",))
     assert result["blond_hair"]["oracle"]["edit_success"] >= 0.8
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+@needs_shipped_backbone
 def test_shipped_backbone_draws_a_smile_and_make_up_from_z_sem_over_the_faces_own_x_T():
     """The walk-trained default's oracle edit shows them on most faces; the ResNet backbone it came from showed a
     smile on 0.45 of them and make-up on 0.05 (weights/synth/backbone.md, session 21)."""
@@ -97,7 +99,7 @@ def test_shipped_backbone_draws_a_smile_and_make_up_from_z_sem_over_the_faces_ow
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped synth backbone is not in this checkout")
+@needs_shipped_backbone
 def test_shipped_backbone_draws_a_beard_that_only_z_sem_names():
     assert z_sem_following(load_config(), faces=8, levels=(900,), attributes=("beard",))["beard"]["t900"] >= 0.5
 
