@@ -60,11 +60,12 @@ def _eval_backbone(args, cfg) -> None:
 
     result = evaluate_backbone(cfg, faces=args.faces)
     if args.oracle_faces and cfg.judges.attributes:
-        from chatface.backbone_oracle import oracle_edits, z_sem_following
+        from chatface.backbone_oracle import clip_sees_oracle, oracle_edits, z_sem_following
 
         edits = oracle_edits(cfg, faces=args.oracle_faces)
         result["oracle_edit_success"] = round(sum(e["oracle"]["edit_success"] for e in edits.values()) / len(edits), 3)
         result["edits_per_attr"] = edits
+        result["clip_sees_oracle_per_attr"] = clip_sees_oracle(edits)
         result["z_sem_following_per_attr"] = z_sem_following(cfg, faces=min(16, args.oracle_faces))
     print(json.dumps(result, indent=None if args.json else 2))
 
@@ -219,6 +220,8 @@ def _parser() -> argparse.ArgumentParser:
                  "in the synth world also oracle_edit_success: how often the z_sem of the face with an attribute "
                  "switched on, decoded from the face's own x_T (T = 8), shows it (the ceiling for any mapper), "
                  "edits_per_attr: every edit metric of that oracle edit and of the true edit (the rendered pair), "
+                 "clip_sees_oracle: the oracle's shift of the CLIP embedding along the text direction over the "
+                 "true edit's (near 0: CLIP cannot guide a mapper to it), "
                  "and z_sem_following: how far one denoising step moves towards the attribute that only z_sem names")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.add_argument("--faces", type=int, default=256, help="held-out test faces to use")

@@ -11,7 +11,7 @@ the start is finite, so `lambda_pre` must be small enough for the mapper to leav
 import torch
 import torch.nn.functional as F
 
-from metrics.directional_clip import ClipJudge
+from metrics.directional_clip import ClipJudge, text_shift
 
 
 def clip_direction_loss(clip: ClipJudge, source: torch.Tensor, edited: torch.Tensor,
@@ -25,9 +25,7 @@ def clip_projection_loss(clip: ClipJudge, source: torch.Tensor, edited: torch.Te
                          text_direction: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of 1 - <ê(edited) - ê(source), unit text direction>, ê the unit image embedding: 1 for
     no change, falling the further the image moves the way the text does (at least -1, as |ê| = 1)."""
-    image_direction = F.normalize(clip.encode_image(edited), dim=1) - F.normalize(
-        clip.encode_image(source), dim=1).detach()
-    return (1 - image_direction @ F.normalize(text_direction.to(image_direction), dim=0)).mean()
+    return (1 - text_shift(clip, source, edited, text_direction)).mean()
 
 
 CLIP_LOSSES = {"cosine": clip_direction_loss, "projection": clip_projection_loss}

@@ -16,6 +16,13 @@ class ClipJudge(Protocol):
     def text_direction(self, source: str, target: str) -> Tensor: ...  # (D,) unit vector
 
 
+def text_shift(clip: ClipJudge, source: Tensor, edited: Tensor, text_direction: Tensor) -> Tensor:
+    """(B,) how far each edit moves the unit image embedding along the unit text direction, in [-2, 2]: what the
+    mapper's projection loss rewards. Unlike Sdir's cosine it grows with the size of the change CLIP sees."""
+    change = F.normalize(clip.encode_image(edited), dim=1) - F.normalize(clip.encode_image(source), dim=1).detach()
+    return change @ F.normalize(text_direction.to(change), dim=0)
+
+
 class DirectionalCLIPSimilarity(Metric):
     """Mean over images of cos(E_I(edited) - E_I(source), text direction).
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from chatface.backbone_eval import backbone_pipeline, backbone_preview, evaluate_backbone, held_out_faces
-from chatface.backbone_oracle import oracle_edits, z_sem_following
+from chatface.backbone_oracle import clip_sees_oracle, oracle_edits, z_sem_following
 from chatface.cli import main
 from chatface.config import load_config
 from metrics.psnr import psnr
@@ -62,12 +62,19 @@ def test_oracle_and_true_edits_are_scored_with_every_edit_metric(tiny_backbone_c
     for edits in result.values():
         assert set(edits) == {"true", "oracle", "semantic"}
         for kind, scores in edits.items():
-            assert {"edit_success", "leakage", "id", "sc", "sdir"} <= set(scores)
+            assert {"edit_success", "leakage", "id", "sc", "sdir", "text_shift"} <= set(scores)
             assert 0.0 <= scores["leakage"] <= 1.0
             if not (kind == "semantic" and scores["edit_success"] is None):  # no random decode lacked it
                 assert 0.0 <= scores["edit_success"] <= 1.0
     # the true edit is the rendered face with the attribute: the synth judges see it and little else changes
     assert result["glasses"]["true"]["edit_success"] >= 0.8 and result["glasses"]["true"]["leakage"] <= 0.1
+
+
+def test_clip_sees_the_oracle_as_the_share_of_the_true_edits_text_shift_it_keeps():
+    edits = {"smile": {"true": {"text_shift": 0.2}, "oracle": {"text_shift": 0.05}},
+             "beard": {"true": {"text_shift": 0.4}, "oracle": {"text_shift": 0.4}},
+             "glasses": {"true": {"text_shift": 0.0}, "oracle": {"text_shift": 0.1}}}
+    assert clip_sees_oracle(edits) == {"smile": 0.25, "beard": 1.0, "glasses": None}
 
 
 def test_z_sem_following_is_measured_per_attribute_and_noise_level(tiny_backbone_config):
@@ -107,5 +114,6 @@ def test_shipped_backbone_draws_a_beard_that_only_z_sem_names():
 def test_eval_backbone_command_prints_the_oracle_beside_the_psnr(tiny_backbone_overrides, capsys):
     assert main(["eval", "backbone", "--json", "--faces", "2", "--oracle-faces", "4", *tiny_backbone_overrides]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert {"psnr_T8", "oracle_edit_success", "edits_per_attr", "z_sem_following_per_attr"} <= set(result)
-    assert len(result["edits_per_attr"]) == 6
+    assert {"psnr_T8", "oracle_edit_success", "edits_per_attr", "clip_sees_oracle_per_attr",
+            "z_sem_following_per_attr"} <= set(result)
+    assert len(result["edits_per_attr"]) == len(result["clip_sees_oracle_per_attr"]) == 6
