@@ -119,6 +119,9 @@ class JudgesConfig:
     identity: str = "weights/synth/identity.safetensors"
     parser: str = "weights/synth/parser.safetensors"
     attributes: str = "weights/synth/attributes.safetensors"  # synth only; "" where there is none
+    # The prompt templates CLIP's text directions average over ("{}": the text alone); None: the ten of
+    # networks/judges/clip.py. Every direction loss, Sdir and clip_sees_oracle use them.
+    clip_templates: list[str] | None = None
     pretrain: JudgePretrainConfig = field(default_factory=JudgePretrainConfig)
 
 

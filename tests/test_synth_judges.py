@@ -292,6 +292,21 @@ def test_load_judges_without_an_attribute_judge(tiny_world):
     assert judges.attributes is None
 
 
+def test_clip_templates_of_the_config_become_the_judges_text_directions(tiny_world):
+    plain = load_judges(load_config(tiny_world).judges).clip
+    bare = load_judges(load_config([*tiny_world, "judges.clip_templates=['{}']"]).judges).clip
+    assert bare.templates == ("{}",)
+    smiling = bare.text_direction("face", "smiling face")
+    assert torch.equal(smiling, plain.text_direction("face", "smiling face", ["{}"]))
+    assert not torch.allclose(smiling, plain.text_direction("face", "smiling face"))
+
+
+@pytest.mark.parametrize("templates", ["[]", "['a photo of a face']", "['{} and {}']"])
+def test_clip_templates_without_one_slot_each_are_refused(tiny_world, templates):
+    with pytest.raises(ValueError, match=r"judges\.clip_templates=.*one '\{\}'"):
+        load_judges(load_config([*tiny_world, f"judges.clip_templates={templates}"]).judges)
+
+
 def test_load_judges_names_a_missing_file(tiny_world, tmp_path):
     missing = tmp_path / "parser.safetensors"
     with pytest.raises(JudgeLoadError) as error:

@@ -51,6 +51,7 @@ class ClipJudge(FrozenJudge):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self._directions: dict[tuple[str, str, tuple[str, ...]], torch.Tensor] = {}
+        self.templates: tuple[str, ...] = DEFAULT_TEMPLATES  # text_direction's default; judges.clip_templates
 
     @classmethod
     def from_model(cls, model: nn.Module, tokenizer: Tokenizer, image_size: int,
@@ -84,9 +85,10 @@ class ClipJudge(FrozenJudge):
         tokens = self.tokenizer(texts).to(self.mean.device)
         return F.normalize(self.model.encode_text(tokens), dim=-1)
 
-    def text_direction(self, source: str, target: str,
-                       templates: Sequence[str] = DEFAULT_TEMPLATES) -> torch.Tensor:
-        """(D,) unit vector from `source` to `target` text, e.g. "face" -> "smiling face"; see template_directions."""
+    def text_direction(self, source: str, target: str, templates: Sequence[str] | None = None) -> torch.Tensor:
+        """(D,) unit vector from `source` to `target` text, e.g. "face" -> "smiling face", averaged over
+        `templates` (by default the judge's `templates`); see template_directions."""
+        templates = self.templates if templates is None else templates
         key = (source, target, tuple(templates))
         if key not in self._directions:
             self._directions[key] = template_directions(self.encode_text, [(source, target)], templates)[0]

@@ -43,4 +43,14 @@ def load_parser(path: str) -> FaceParser | SynthParser:
 
 def load_judges(judges: DictConfig) -> Judges:
     attributes = synth_attributes(judges.attributes) if judges.attributes else None
-    return Judges(load_clip(judges.clip), load_identity(judges.identity), load_parser(judges.parser), attributes)
+    clip = load_clip(judges.clip)
+    if judges.clip_templates is not None:
+        clip.templates = clip_templates(judges.clip_templates)
+    return Judges(clip, load_identity(judges.identity), load_parser(judges.parser), attributes)
+
+
+def clip_templates(templates: list[str]) -> tuple[str, ...]:
+    if not templates or any(template.count("{}") != 1 for template in templates):
+        raise ValueError(f"judges.clip_templates={list(templates)}: give one or more prompt templates, each with one "
+                         "'{}' where the attribute text goes, e.g. ['{}'] or ['a photo of a {}.']")
+    return tuple(templates)
