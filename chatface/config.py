@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -325,6 +326,11 @@ def _check_syntax(overrides: list[str]) -> None:
     for item in overrides:
         if "=" not in item or not item.split("=", 1)[0]:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. mapper.lr=0.1)")
+        try:
+            OmegaConf.from_dotlist([item])
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {item!r}: its value is not valid YAML ({getattr(error, 'problem', error)}); "
+                              "a list is written like judges.clip_templates=['{}']") from None
 
 
 def _explain(error: OmegaConfBaseException, cfg: DictConfig) -> str:

@@ -58,3 +58,10 @@ def test_unknown_world_lists_the_known_ones():
 def test_override_without_equals_is_explained():
     with pytest.raises(ConfigError, match="key=value"):
         load_config(["mapper.lr"])
+
+
+def test_override_whose_value_is_not_yaml_names_the_override():
+    override = r"judges.clip_templates=[\x27{}\x27]"  # a shell quote that reached us unexpanded
+    with pytest.raises(ConfigError, match="not valid YAML") as error:
+        load_config([override])
+    assert repr(override) in str(error.value)
