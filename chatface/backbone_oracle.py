@@ -49,10 +49,8 @@ def _edit_scores(judges, attr: str, source: torch.Tensor, edited: torch.Tensor,
 def clip_sees_oracle(edits: dict[str, dict[str, dict[str, float]]]) -> dict[str, float | None]:
     """Per attribute, the oracle's text shift over the true edit's: how much of the attribute CLIP still sees as
     the backbone draws it. Near 0, CLIP is hardly moved by the decoded edit, and the direction loss pulls a mapper
-    elsewhere even though the oracle shows the attribute (the shipped synth backbone, session 22: smile and glasses
-    0.41, curly hair 0.16, the other three 0.93-1.17; the mappers learnt only those three). The text direction is
-    the judge's, so `judges.clip_templates` changes it (the oracle smile's shift over 16 faces: 0.076 with the ten
-    photo templates, 0.247 with the text alone)."""
+    elsewhere even though the oracle shows the attribute (figures: weights/synth/backbone.md, session 22). The text
+    direction is the judge's, so `judges.clip_templates` changes it."""
     return {attr: round(e["oracle"]["text_shift"] / e["true"]["text_shift"], 2) if e["true"]["text_shift"] > 0
             else None for attr, e in edits.items()}
 

@@ -304,10 +304,10 @@ def load_config(overrides: list[str] = (), world: str | None = None) -> DictConf
     overrides = list(overrides)
     world = world or next((o.split("=", 1)[1] for o in overrides if o.startswith("world=")), "synth")
     overrides = [o for o in overrides if not o.startswith("world=")]
-    _check_syntax(overrides)
+    parsed = [_parsed_override(item) for item in overrides]
     cfg = OmegaConf.structured(Config)
     try:
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(_world_file(world)), OmegaConf.from_dotlist(overrides))
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(_world_file(world)), *parsed)
     except OmegaConfBaseException as error:
         raise ConfigError(_explain(error, cfg)) from None
     OmegaConf.set_readonly(cfg, True)
@@ -322,15 +322,14 @@ def _world_file(world: str) -> Path:
     return path
 
 
-def _check_syntax(overrides: list[str]) -> None:
-    for item in overrides:
-        if "=" not in item or not item.split("=", 1)[0]:
-            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. mapper.lr=0.1)")
-        try:
-            OmegaConf.from_dotlist([item])
-        except yaml.YAMLError as error:
-            raise ConfigError(f"override {item!r}: its value is not valid YAML ({getattr(error, 'problem', error)}); "
-                              "a list is written like judges.clip_templates=['{}']") from None
+def _parsed_override(item: str) -> DictConfig:
+    if "=" not in item or not item.split("=", 1)[0]:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. mapper.lr=0.1)")
+    try:
+        return OmegaConf.from_dotlist([item])
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {item!r}: its value is not valid YAML ({getattr(error, 'problem', error)}); "
+                          "a list is written like judges.clip_templates=['{}']") from None
 
 
 def _explain(error: OmegaConfBaseException, cfg: DictConfig) -> str:

@@ -131,7 +131,7 @@ class BackbonePretraining(L.LightningModule):
         x_t = self.scheduler.add_noise(x0, torch.randn_like(x0), t)
         out = self.model(x_t, t, self.model.encode(flipped))
         predicted = self.scheduler.predicted_x0(out.float(), x_t.float(), t)
-        return changed_region_mse(predicted, flipped.float(), changed_pixels(x0, flipped), per_face=True)
+        return _flip_error(predicted, x0, flipped)
 
     def _trajectory_edit_loss(self, x0: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
         """Squared error against the flipped faces of the whole decode of the faces' inverted x_T under the flipped
@@ -143,8 +143,7 @@ class BackbonePretraining(L.LightningModule):
             x_T = pipe.invert(x0, self._editing_z_sem(x0), steps, refine=1)
             z_flipped = self._editing_z_sem(flipped)
         decoded, target = pipe.decode(x_T, z_flipped, steps).float(), flipped.float()
-        drawn = changed_region_mse(decoded, target, changed_pixels(x0, flipped), per_face=True)
-        return F.mse_loss(decoded, target) + drawn
+        return F.mse_loss(decoded, target) + _flip_error(decoded, x0, flipped)
 
     def _editing_z_sem(self, x: torch.Tensor) -> torch.Tensor:
         """z_sem as editing computes it: the encoder's BatchNorm on its running statistics, not on this batch's
@@ -182,3 +181,8 @@ class BackbonePretraining(L.LightningModule):
         warmup = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / h.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+
+def _flip_error(predicted: torch.Tensor, x0: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """Squared error against the flipped faces over the pixels the flip changed, averaged per face (see above)."""
+    return changed_region_mse(predicted, flipped.float(), changed_pixels(x0, flipped), per_face=True)
