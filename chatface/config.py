@@ -127,6 +127,14 @@ class JudgesConfig:
 
 
 @dataclass
+class EditGoals:
+    """What an edit should reach on held-out faces (issue #5): mapper.keep_best keeps the validation nearest them."""
+    edit_success: float = 0.8
+    id: float = 0.8
+    leakage: float = 0.05
+
+
+@dataclass
 class MapperConfig:
     width: int = 512
     depth: int = 4
@@ -151,7 +159,10 @@ class MapperConfig:
     val_faces: int = 64  # held-out faces the run is validated (and a sweep is scored) on
     test_faces: int = 64  # other held-out faces `chatface eval mapper` reports on
     val_every: int = 50
-    keep_best: bool = True  # export the validation with the best weighted score (sweep.weight_*), not the last
+    # Export the best validation, not the last: the one falling least short of the goals (judged where the world has
+    # an attribute judge), ties by the weighted score sweep.weight_* (chatface/best_validation.py).
+    keep_best: bool = True
+    goals: EditGoals = field(default_factory=EditGoals)
     checkpoint_every: int = 25
 
 

@@ -95,7 +95,7 @@ def train_mapper(cfg: DictConfig, attr: str, run_dir: Path | None = None, logger
     train, val = mapper_latents(cfg, pipe, "train"), mapper_latents(cfg, pipe, "val")
     module = mapping_module(cfg, attr, train["z"]).attach(pipe, judges)
     m = cfg.mapper
-    best = BestValidation(run_dir, cfg.sweep) if m.keep_best else None
+    best = BestValidation(run_dir, cfg.sweep, m.goals) if m.keep_best else None
     trainer = L.Trainer(
         max_steps=m.max_steps, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, logger=logger,
