@@ -145,6 +145,7 @@ class MapperConfig:
     sms: SmsSchedule = SmsSchedule.linear
     sms_param: float = 0.5
     direction_loss: DirectionLoss = DirectionLoss.cosine
+    direction_target: float | None = None  # the text shift at which a face stops pulling (projection loss only)
     steps: int = 8  # DDIM steps of the decode the losses see
     # The offset in whitened coordinates, mapped by the square root of the training latents' covariance
     # (networks/mapper.py): steps follow the directions in which faces differ.

@@ -24,8 +24,8 @@ from networks.mapper_checkpoint import load_mapper
 
 TRAINER_KEYS = ("steps", "batch_size")  # a section's budget; every other key is the module's keyword argument
 CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps",
-                     "direction_loss", "whiten", "max_steps", "batch_size", "val_every", "val_faces", "keep_best",
-                     "goals")
+                     "direction_loss", "direction_target", "whiten", "max_steps", "batch_size", "val_every",
+                     "val_faces", "keep_best", "goals")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ class AttributeMapping(WithFrozenParts):
     def __init__(self, attribute: str, source_text: str, target_text: str, latent_dim: int, width: int = 512,
                  depth: int = 4, lr: float = 0.2, lambda_dir: float = 2.0, lambda_id: float = 0.5,
                  lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8,
-                 grad_checkpoint: bool = False, whiten: bool = False, direction_loss: str = "cosine") -> None:
+                 grad_checkpoint: bool = False, whiten: bool = False, direction_loss: str = "cosine",
+                 direction_target: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.mapper = LatentMapper(latent_dim, width, depth, whiten)
@@ -46,8 +47,10 @@ class AttributeMapping(WithFrozenParts):
         h = self.hparams
         source, z = batch["recon"], batch["z"]
         edited, z_edit = self.edit(z, batch["x_T"], use_checkpoint=h.grad_checkpoint)
+        # A cosine has no distance to reach: direction_target is the projection's alone, as sms_param is step SMS's.
+        target = {"target": h.direction_target} if h.direction_loss == "projection" else {}
         losses = {
-            "direction": CLIP_LOSSES[h.direction_loss](self.judges.clip, source, edited, self.text_direction),
+            "direction": CLIP_LOSSES[h.direction_loss](self.judges.clip, source, edited, self.text_direction, **target),
             "identity": identity_loss(self.judges.identity, source, edited),
             "preservation": preservation_loss(source, edited, z, z_edit),
         }

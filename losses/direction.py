@@ -21,11 +21,15 @@ def clip_direction_loss(clip: ClipJudge, source: torch.Tensor, edited: torch.Ten
     return (1 - F.cosine_similarity(image_direction, text_direction[None].to(image_direction), dim=1)).mean()
 
 
-def clip_projection_loss(clip: ClipJudge, source: torch.Tensor, edited: torch.Tensor,
-                         text_direction: torch.Tensor) -> torch.Tensor:
+def clip_projection_loss(clip: ClipJudge, source: torch.Tensor, edited: torch.Tensor, text_direction: torch.Tensor,
+                         target: float | None = None) -> torch.Tensor:
     """Mean over the batch of 1 - <ê(edited) - ê(source), unit text direction>, ê the unit image embedding: 1 for
-    no change, falling the further the image moves the way the text does (at least -1, as |ê| = 1)."""
-    return (1 - text_shift(clip, source, edited, text_direction)).mean()
+    no change, falling the further the image moves the way the text does (at least -1, as |ê| = 1).
+
+    With a `target` shift, max(0, target - shift) per face instead: a face that has moved that far no longer pulls,
+    which leaves its edit to the identity and preservation losses to tidy."""
+    shift = text_shift(clip, source, edited, text_direction)
+    return (1 - shift).mean() if target is None else (target - shift).clamp(min=0).mean()
 
 
 CLIP_LOSSES = {"cosine": clip_direction_loss, "projection": clip_projection_loss}

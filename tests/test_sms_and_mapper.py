@@ -378,5 +378,16 @@ def test_projection_loss_gradient_reaches_the_edited_image_even_with_no_edit_yet
     assert torch.isfinite(edited.grad).all() and edited.grad.abs().sum() > 0
 
 
+def test_with_a_target_a_face_that_moved_that_far_no_longer_pulls():
+    clip, x, edited = small_clip(), faces()[:1], faces(1)[:1].requires_grad_()
+    direction = embedding_direction(clip, x, edited)
+    moved = direction.norm()  # edited moved exactly this far along `direction`
+    short = clip_projection_loss(clip, x, edited, direction, target=float(moved) + 0.1)
+    assert torch.isclose(short, torch.tensor(0.1), atol=1e-5)
+    reached = clip_projection_loss(clip, x, edited, direction, target=float(moved) - 0.1)
+    reached.backward()
+    assert reached == 0 and edited.grad.abs().sum() == 0
+
+
 def test_the_config_offers_exactly_the_clip_losses_the_mapper_knows():
     assert {loss.value for loss in DirectionLoss} == set(CLIP_LOSSES)

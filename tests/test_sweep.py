@@ -53,8 +53,17 @@ def write_space(tmp_path: Path, text: str) -> Path:
 def test_the_default_space_starts_from_the_papers_setting():
     space = load_space("sweeps/search_space.yaml")
     assert space.baseline() == PAPER_SETTING
-    assert {p.key for p in space.params} == {*PAPER_SETTING, "mapper.sms_param"}
+    assert {p.key for p in space.params} == {*PAPER_SETTING, "mapper.sms_param", "mapper.direction_target"}
     assert space.choices("mapper.steps") == [4, 8]
+
+
+def test_an_optional_number_of_the_config_is_searched_over_a_range(tmp_path):
+    text = ("mapper.direction_loss: {type: categorical, choices: [cosine, projection]}\n"
+            "mapper.direction_target: {type: float, low: 0.15, high: 0.6, when: {mapper.direction_loss: [projection]}}")
+    space = load_space(write_space(tmp_path, text))
+    study = optuna.create_study()
+    study.enqueue_trial({"mapper.direction_loss": "projection"})
+    assert 0.15 <= space.suggest(study.ask())["mapper.direction_target"] <= 0.6
 
 
 def test_conditional_keys_are_sampled_only_when_their_condition_holds(tmp_path):
