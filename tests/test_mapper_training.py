@@ -111,7 +111,7 @@ def test_training_logs_params_losses_metrics_and_artifacts_to_mlflow(trained):
     run = client.get_run(run_id)
     assert run.info.run_name == "mapper-smile"
     params = run.data.params
-    assert params["attribute"] == "smile" and float(params["lr"]) == 60.0 and params["sms"] == "none"
+    assert params["attribute"] == "smile" and float(params["lr"]) == 20.0 and params["sms"] == "none"
     assert {"lambda_dir", "lambda_id", "lambda_pre", "width", "steps"} <= params.keys()
     assert len(client.get_metric_history(run_id, "train/loss")) == 2  # one per step
     assert {f"val/{name}" for name in FIVE_METRICS} <= run.data.metrics.keys()

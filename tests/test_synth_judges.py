@@ -293,8 +293,8 @@ def test_load_judges_without_an_attribute_judge(tiny_world):
 
 
 def test_clip_templates_of_the_config_become_the_judges_text_directions(tiny_world):
-    plain = load_judges(load_config(tiny_world).judges).clip
-    bare = load_judges(load_config([*tiny_world, "judges.clip_templates=['{}']"]).judges).clip
+    plain = load_judges(load_config([*tiny_world, "judges.clip_templates=null"]).judges).clip  # the ten
+    bare = load_judges(load_config(tiny_world).judges).clip  # the synth world's: the text alone
     assert bare.templates == ("{}",)
     smiling = bare.text_direction("face", "smiling face")
     assert torch.equal(smiling, plain.text_direction("face", "smiling face", ["{}"]))
