@@ -5,7 +5,8 @@ As in StyleCLIP's mapper, the layers use StyleGAN's equalised learning rate with
 training starts from the reconstruction. Those two factors make a Ranger step move z by about a thousandth of the
 learning rate, which suits StyleCLIP's 50,000 steps, not a budget of 150: on the synth backbone, even at lr 1.0
 (5x the paper's) the offset is 1 % of |z| after 70 steps, while blond hair takes about |z| (session-15 note of
-issue #5: lr 20 still too slow, lr 60 edits, lr 200 diverges). The sweep searches lr up to 100 for that reason.
+issue #5: lr 20 still too slow, lr 60 edits, lr 200 diverges; with whitening on the walk-trained backbone lr 20
+edits within 40 steps, configs/world/synth.yaml). The sweep searches lr up to 100 for that reason.
 
 With `whiten`, the MLP's output is an offset in whitened coordinates, mapped to z_sem by the square root of the
 training latents' covariance (`fit_whitening`): a step of the mapper then moves z along the directions in which
