@@ -23,6 +23,8 @@ from safetensors.torch import load_file, save_file
 
 from chatface.sweep_results import weighted_score
 
+NO_RANK = (-math.inf, -math.inf)  # below every validation's (shortfall, score)
+
 
 def goal_shortfall(metrics: Mapping[str, float], goals: DictConfig) -> float:
     """How far edit success and identity fall below their goals plus how far leakage exceeds its goal; 0 without
@@ -41,7 +43,7 @@ def validation_metrics(logged: Mapping) -> dict[str, float]:
 class BestValidation(Callback):
     def __init__(self, run_dir: Path, weights: DictConfig, goals: DictConfig) -> None:
         self.path, self.weights, self.goals = Path(run_dir) / "best.safetensors", weights, goals
-        self.best_rank, self.best_metrics, self.best_step = (-math.inf, -math.inf), {}, -1
+        self.best_rank, self.best_metrics, self.best_step = NO_RANK, {}, -1
 
     def rank(self, metrics: Mapping[str, float]) -> tuple[float, float]:
         """Higher is better: the negated goal shortfall, then the weighted score."""
@@ -70,4 +72,4 @@ class BestValidation(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.best_metrics, self.best_step = dict(state["best_metrics"]), state["best_step"]
-        self.best_rank = self.rank(self.best_metrics) if self.best_metrics else (-math.inf, -math.inf)
+        self.best_rank = self.rank(self.best_metrics) if self.best_metrics else NO_RANK

@@ -166,8 +166,9 @@ def _categorical(spec: dict, fail) -> CategoricalDistribution:
 
 def _numeric(key: str, kind: str, spec: dict, fail) -> FloatDistribution | IntDistribution:
     field_type = MAPPER_TYPES[key]
-    if set(typing.get_args(field_type)) - {type(None)} in ({int}, {float}):  # e.g. float | None: a range of floats
-        field_type = next(t for t in typing.get_args(field_type) if t is not type(None))
+    optional = set(typing.get_args(field_type)) - {type(None)}
+    if len(optional) == 1:  # e.g. float | None: searched as a range of floats
+        field_type = optional.pop()
     if field_type not in (int, float) or (kind == "float" and field_type is int):
         raise fail(f"the config holds a {getattr(field_type, '__name__', field_type)}: use type "
                    f"{'int or ' if field_type is int else ''}categorical")
