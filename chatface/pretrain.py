@@ -10,12 +10,14 @@ from chatface.tracking import mlflow_logger
 from datamodules.synthface import SynthFaceDataModule
 from lightning_modules.backbone import BackbonePretraining
 from networks.diffae.checkpoint import load_backbone, save_backbone
+from synthface.attributes import ATTRIBUTES
 
 
 def synthface_datamodule(cfg: DictConfig, counterfactual: bool = False) -> SynthFaceDataModule:
     d = cfg.data
     return SynthFaceDataModule(cfg.world.image_size, d.batch_size, d.num_workers, d.train_identities,
-                               d.train_samples, d.val_faces, d.test_faces, counterfactual)
+                               d.train_samples, d.val_faces, d.test_faces, counterfactual,
+                               tuple(d.flip_attributes) or ATTRIBUTES)
 
 
 def pretrain_backbone(cfg: DictConfig) -> Path:

@@ -2,8 +2,9 @@
 
 Every item is a pure function of its split and index, so runs are reproducible and DDP ranks agree.
 Train identities are 0..n-1; val and test identities come from separate id ranges.
-With `counterfactual=True` an item also holds the same face with one attribute (drawn from its seed) flipped:
-the pairs that the backbone's edit-following loss and the CLIP judge's direction loss learn from.
+With `counterfactual=True` an item also holds the same face with one attribute (drawn from its seed among
+`flip_attributes`, by default all) flipped: the pairs that the backbone's edit-following and walk losses and the CLIP
+judge's direction loss learn from.
 """
 
 import lightning as L
@@ -20,11 +21,16 @@ SPLIT_SEED_BASE = {"train": 0, "val": 1 << 40, "test": 2 << 40}
 
 
 class SynthFaceDataset(Dataset):
-    def __init__(self, split: str, length: int, identities: int, image_size: int = 64, counterfactual: bool = False):
+    def __init__(self, split: str, length: int, identities: int, image_size: int = 64, counterfactual: bool = False,
+                 flip_attributes: tuple[str, ...] = ATTRIBUTES):
         if split not in SPLIT_IDENTITY_BASE:
             raise ValueError(f"split must be one of {list(SPLIT_IDENTITY_BASE)}, got {split!r}")
+        unknown = sorted(set(flip_attributes) - set(ATTRIBUTES))
+        if unknown or not flip_attributes:
+            raise ValueError(f"flip_attributes must name SynthFace attributes (some of {list(ATTRIBUTES)}), "
+                             f"got {list(flip_attributes)}")
         self.split, self.length, self.identities, self.image_size = split, length, identities, image_size
-        self.counterfactual = counterfactual
+        self.counterfactual, self.flip_attributes = counterfactual, tuple(flip_attributes)
 
     def __len__(self) -> int:
         return self.length
@@ -33,6 +39,8 @@ class SynthFaceDataset(Dataset):
     def cache_key(self) -> str:
         """Names these faces for the latent and image caches."""
         counterfactual = "-counterfactual" if self.counterfactual else ""
+        if self.counterfactual and self.flip_attributes != ATTRIBUTES:
+            counterfactual += "-" + "-".join(self.flip_attributes)
         return f"{self.split}-{self.length}x{self.identities}-{self.image_size}px{counterfactual}"
 
     def face(self, index: int):
@@ -55,11 +63,11 @@ class SynthFaceDataset(Dataset):
             item.update(flipped_image=to_unit_range(flipped_image), flipped_attribute=attribute, flipped_on=on)
         return item
 
-    @staticmethod
-    def flipped(face) -> tuple[Face, int, bool]:
-        """The same face (identity, scene) with one attribute, drawn from its seed, switched: on if it was off, off
-        if it was on. Also that attribute's index and whether it is now on."""
-        name = ATTRIBUTES[np.random.default_rng([face.seed, 0xF1]).integers(len(ATTRIBUTES))]
+    def flipped(self, face: Face) -> tuple[Face, int, bool]:
+        """The same face (identity, scene) with one attribute, drawn from its seed among `flip_attributes`,
+        switched: on if it was off, off if it was on. Also that attribute's index and whether it is now on."""
+        choices = self.flip_attributes
+        name = choices[np.random.default_rng([face.seed, 0xF1]).integers(len(choices))]
         on = name not in face.attributes
         return face.with_attribute(name, on), ATTRIBUTE_INDEX[name], on
 
@@ -85,11 +93,13 @@ def face_labels(faces) -> torch.Tensor:
 class SynthFaceDataModule(L.LightningDataModule):
     def __init__(self, image_size: int = 64, batch_size: int = 32, num_workers: int = 1,
                  train_identities: int = 10_000, train_samples: int = 1_000_000, val_faces: int = 256,
-                 test_faces: int = 256, counterfactual: bool = False):
+                 test_faces: int = 256, counterfactual: bool = False,
+                 flip_attributes: tuple[str, ...] = ATTRIBUTES):
         super().__init__()
         self.save_hyperparameters()
         h = self.hparams
-        self.train_set = SynthFaceDataset("train", train_samples, train_identities, image_size, counterfactual)
+        self.train_set = SynthFaceDataset("train", train_samples, train_identities, image_size, counterfactual,
+                                          flip_attributes)
         # Val and test: one face per identity, so "held out" means unseen people.
         self.val_set = SynthFaceDataset("val", val_faces, val_faces, image_size)
         self.test_set = SynthFaceDataset("test", test_faces, test_faces, image_size)

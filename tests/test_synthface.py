@@ -203,3 +203,16 @@ def test_a_counterfactual_item_is_the_same_face_with_the_named_attribute_flipped
     assert "counterfactual" in render_cache(dataset, tmp_path).name, "a cache with flips is not the plain one"
     for key in ("image", "flipped_image", "flipped_attribute", "flipped_on"):
         assert torch.equal(torch.as_tensor(cached[3][key]), torch.as_tensor(dataset[3][key])), key
+
+
+def test_counterfactual_pairs_can_flip_only_the_named_attributes(tmp_path):
+    dataset = SynthFaceDataset("val", 24, 24, counterfactual=True, flip_attributes=("curly_hair", "smile"))
+    flips = {ATTRIBUTES[dataset[index]["flipped_attribute"]] for index in range(len(dataset))}
+    assert flips == {"curly_hair", "smile"}
+    everything = SynthFaceDataset("val", 24, 24, counterfactual=True)
+    assert render_cache(dataset, tmp_path, workers=1).name != f"synthface-{everything.cache_key}.safetensors"
+
+
+def test_an_unknown_attribute_to_flip_is_named():
+    with pytest.raises(ValueError, match="curly_hiar"):
+        SynthFaceDataset("val", 4, 4, counterfactual=True, flip_attributes=("curly_hiar",))
