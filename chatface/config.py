@@ -34,6 +34,11 @@ class DirectionLoss(str, Enum):
     projection = "projection"  # how far the image moved along the text direction; wants a small lambda_pre
 
 
+class LrSchedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"  # from lr down to 0 at max_steps
+
+
 class ClipTower(str, Enum):
     vit = "vit"  # 8x8 patches
     resnet = "resnet"  # CLIP's ResNet with attention pooling: sees more of the few-pixel features (judges.md)
@@ -140,6 +145,7 @@ class MapperConfig:
     width: int = 512
     depth: int = 4
     lr: float = 0.2
+    lr_schedule: LrSchedule = LrSchedule.constant
     lambda_dir: float = 2.0
     lambda_id: float = 0.5
     lambda_pre: float = 0.2

@@ -23,9 +23,9 @@ from lightning_modules.mapper import AttributeMapping
 from networks.mapper_checkpoint import load_mapper
 
 TRAINER_KEYS = ("steps", "batch_size")  # a section's budget; every other key is the module's keyword argument
-CHATFACE_SETTINGS = ("width", "depth", "lr", "lambda_dir", "lambda_id", "lambda_pre", "sms", "sms_param", "steps",
-                     "direction_loss", "direction_target", "whiten", "max_steps", "batch_size", "val_every",
-                     "val_faces", "keep_best", "goals")
+CHATFACE_SETTINGS = ("width", "depth", "lr", "lr_schedule", "lambda_dir", "lambda_id", "lambda_pre", "sms",
+                     "sms_param", "steps", "direction_loss", "direction_target", "whiten", "max_steps", "batch_size",
+                     "val_every", "val_faces", "keep_best", "goals")
 
 
 @dataclass(frozen=True)

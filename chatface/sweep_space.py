@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The paper's setting (ChatFace, Sec. 4), the first trial of every sweep; other keys start at the config default.
 PAPER_SETTING: dict[str, Any] = {"mapper.lr": 0.2, "mapper.lambda_dir": 2.0, "mapper.lambda_id": 0.5,
                                  "mapper.lambda_pre": 0.2, "mapper.sms": "linear", "mapper.steps": 8,
-                                 "mapper.width": 512, "mapper.direction_loss": "cosine", "mapper.whiten": False}
+                                 "mapper.width": 512, "mapper.direction_loss": "cosine", "mapper.whiten": False,
+                                 "mapper.lr_schedule": "constant"}
 SET_BY_SWEEP = {"mapper.max_steps": "sweep.trial_steps", "mapper.val_every": "sweep.trial_val_every"}
 FIELDS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"}, "categorical": {"choices"}}
 MAPPER_TYPES = {f"mapper.{f.name}": f.type for f in dataclasses.fields(MapperConfig)}

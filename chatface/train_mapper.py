@@ -75,7 +75,8 @@ def mapping_module(cfg: DictConfig, attr: str, train_z: torch.Tensor) -> Attribu
     entry, m = default_catalog()[attr], cfg.mapper
     module = AttributeMapping(attr, entry.source, entry.target, train_z.shape[1], m.width, m.depth, m.lr,
                               m.lambda_dir, m.lambda_id, m.lambda_pre, m.sms.value, m.sms_param, m.steps,
-                              m.grad_checkpoint, m.whiten, m.direction_loss.value, m.direction_target)
+                              m.grad_checkpoint, m.whiten, m.direction_loss.value, m.direction_target,
+                              m.lr_schedule.value)
     if m.whiten:
         module.mapper.fit_whitening(train_z)
     return module

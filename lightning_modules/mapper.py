@@ -23,7 +23,7 @@ class AttributeMapping(WithFrozenParts):
                  depth: int = 4, lr: float = 0.2, lambda_dir: float = 2.0, lambda_id: float = 0.5,
                  lambda_pre: float = 0.2, sms: str = "linear", sms_param: float = 0.5, steps: int = 8,
                  grad_checkpoint: bool = False, whiten: bool = False, direction_loss: str = "cosine",
-                 direction_target: float | None = None) -> None:
+                 direction_target: float | None = None, lr_schedule: str = "constant") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.mapper = LatentMapper(latent_dim, width, depth, whiten)
@@ -70,4 +70,8 @@ class AttributeMapping(WithFrozenParts):
 
     def configure_optimizers(self):
         # Ranger = RAdam + Lookahead, the optimizer of StyleCLIP's and ChatFace's mappers.
-        return timm.optim.create_optimizer_v2(self.mapper, "lookahead_radam", lr=self.hparams.lr)
+        optimizer = timm.optim.create_optimizer_v2(self.mapper, "lookahead_radam", lr=self.hparams.lr)
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.trainer.max_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

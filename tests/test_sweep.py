@@ -37,8 +37,8 @@ mapper.lambda_pre: {type: float, low: 0.05, high: 1.0}
 mapper.sms:        {type: categorical, choices: [linear, cosine, step, none]}
 mapper.sms_param:  {type: float, low: 0.2, high: 0.8, when: {mapper.sms: [step]}}
 """
-TINY_PAPER = {key: value for key, value in PAPER_SETTING.items()
-              if key not in ("mapper.steps", "mapper.width", "mapper.direction_loss", "mapper.whiten")}
+TINY_PAPER = {key: PAPER_SETTING[key] for key in ("mapper.lr", "mapper.lambda_dir", "mapper.lambda_id",
+                                                  "mapper.lambda_pre", "mapper.sms")}  # the space above
 
 
 def write_space(tmp_path: Path, text: str) -> Path:
