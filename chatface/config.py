@@ -59,7 +59,7 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 1
     image_folder: str | None = None  # real photos (ffhq256 world)
-    flip_attributes: list[str] = field(default_factory=list)  # counterfactual pairs flip one of these; []: any
+    flip_attributes: list[str] = field(default_factory=list)  # the backbone's counterfactual pairs flip one; []: any
 
 
 @dataclass
